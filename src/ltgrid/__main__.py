@@ -1,0 +1,3 @@
+from ltgrid.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""Data: sources (how raw images arrive), the arrays form, long-tailed splits, augmentation.
+
+A dataset's params entry names a source `kind`; the source writes `arrays.npz`
+(see arrays.py) into the dataset's raw folder. Sources register by kind, so a new
+dataset format is one small module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
+from ltgrid.data.digits import digits_arrays
+from ltgrid.registry import Registry
+
+# A source builder takes its params (minus `kind`) and a scratch folder for downloads,
+# and returns the dataset's arrays.
+SourceBuilder = Callable[..., ArrayDataset]
+SOURCES: Registry[ArrayDataset] = Registry("data source")
+
+
+@SOURCES.register("sklearn_digits")
+def _digits(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
+    return digits_arrays(test_per_class=test_per_class, seed=seed)
+
+
+def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDataset:
+    """Build a dataset from its source params and write it atomically to `out_path`."""
+    spec = dict(source)
+    kind = spec.pop("kind")
+    out_path = Path(out_path)
+    work_dir = out_path.parent / "download"
+    ds = SOURCES.build(kind, work_dir=work_dir, **spec)
+    save_arrays(out_path, ds)
+    return ds
+
+
+__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset"]
