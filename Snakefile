@@ -1,0 +1,14 @@
+# ltgrid: one command trains every (dataset x ratio x method x seed) cell of a grid.
+#   snakemake --cores all                                    # the embedded default grid (CPU, minutes)
+#   snakemake --cores all --resources gpu=4 --configfile params/paper-cifar.yaml
+# The grid lives in params/*.yaml only; workflow/rules/common.smk expands it.
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        TABLES,

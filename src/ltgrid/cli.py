@@ -1,0 +1,174 @@
+"""`python -m ltgrid <command>`: the entry points the workflow rules call.
+
+Imports are lazy so `train` can take its GPU lease and set CUDA_VISIBLE_DEVICES before
+torch is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from ltgrid import params
+
+    for path in args.params:
+        config = params.load(path, args.schema)
+        print(f"{path}: valid; {len(params.cells(config))} cells")
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from ltgrid.data import prepare_dataset
+
+    ds = prepare_dataset(json.loads(args.source), args.out)
+    print(f"{args.out}: {len(ds.train_y)} train / {len(ds.test_y)} test images, {ds.num_classes} classes")
+    return 0
+
+
+def _split(args: argparse.Namespace) -> int:
+    from ltgrid.data.arrays import load_arrays
+    from ltgrid.data.splits import make_split, write_split
+
+    ds = load_arrays(args.data)
+    opts = json.loads(args.options)
+    split = make_split(ds.train_y, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0))
+    write_split(args.out, split, args.dataset)
+    print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
+    return 0
+
+
+def _init_tracking(args: argparse.Namespace) -> int:
+    from ltgrid import params, tracking
+    from ltgrid.io import write_json
+
+    config = json.loads(args.config)
+    uri = tracking.tracking_uri((config.get("tracking") or {}).get("uri"))
+    name = tracking.experiment_name(config)
+    exp_id = tracking.ensure_experiment(uri, name)
+    write_json(args.out, {"uri": uri, "experiment": name, "experiment_id": exp_id, "cells": len(params.cells(config))})
+    print(f"MLflow experiment {name!r} (id {exp_id}) at {uri}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from ltgrid.gpu import gpu_lease
+    from ltgrid.io import read_json
+
+    cell = json.loads(args.cell)
+    tracking_info = read_json(args.tracking)
+    with gpu_lease() as gpu:
+        if gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+        from ltgrid.train import TrainingError, train_cell
+
+        try:
+            train_cell(cell, args.data, args.split, args.out_dir, tracking_info, threads=args.threads)
+        except TrainingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ltgrid.evaluate import evaluate_cell, mlflow_metrics
+    from ltgrid.tracking import CellRun
+
+    result = evaluate_cell(args.cell_dir)
+    run_info = json.loads((Path(args.cell_dir) / "run.json").read_text())
+    run = CellRun(run_info["tracking_uri"], run_info["run_id"])
+    run.log_metrics(mlflow_metrics(result))
+    run.log_artifacts([Path(args.cell_dir) / "metrics.json"])
+    final = result["protocols"]["final"]
+    print(f"{result['label']}: top-1 error {final['top1_err']:.2f}%, ECE {final['ece']:.2f}%")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ltgrid.io import write_json
+    from ltgrid.report import summary, write_tables
+
+    files = write_tables(args.metrics, args.out_dir, args.methods.split(","), args.grid)
+    write_json(Path(args.out_dir) / "summary.json", summary(args.metrics))
+    print(f"{len(files)} table files in {args.out_dir}")
+    return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from ltgrid.tracking import tracking_uri
+
+    cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
+    print(" ".join(cmd), file=sys.stderr)
+    os.execvp(cmd[0], cmd)
+    return 0  # pragma: no cover
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("validate", help="check params files against the schema and the registries")
+    s.add_argument("params", nargs="+")
+    s.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+    s.set_defaults(func=_validate)
+
+    s = sub.add_parser("prepare", help="build a dataset's arrays.npz from its source params")
+    s.add_argument("--source", required=True, help="the dataset's `source` params as JSON")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_prepare)
+
+    s = sub.add_parser("split", help="write a long-tailed split index file")
+    s.add_argument("--data", required=True)
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--rho", type=float, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_split)
+
+    s = sub.add_parser("init-tracking", help="create the MLflow store and the grid's experiment (once, before jobs)")
+    s.add_argument("--config", required=True, help="the grid's params as JSON")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_init_tracking)
+
+    s = sub.add_parser("train", help="train one cell")
+    s.add_argument("--cell", required=True, help="the resolved cell as JSON")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_train)
+
+    s = sub.add_parser("evaluate", help="metrics.json for one trained cell, logged to its MLflow run")
+    s.add_argument("--cell-dir", required=True)
+    s.set_defaults(func=_evaluate)
+
+    s = sub.add_parser("report", help="tables for a grid from its cells' metrics.json")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_report)
+
+    s = sub.add_parser("ui", help="browse the runs in the MLflow UI (bound to 127.0.0.1 unless --host)")
+    s.add_argument("--uri", default=None)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5000)
+    s.set_defaults(func=_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ltgrid.params import ParamsError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ParamsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

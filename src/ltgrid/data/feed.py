@@ -1,0 +1,70 @@
+"""Feeds turn a split into batches on the training device.
+
+`InMemoryFeed` keeps a small dataset on the device as uint8 (N, C, H, W) and augments whole
+batches there. The trainer only uses the interface: `num_classes`, `in_channels`,
+`train_labels` (CPU LongTensor), `train_batch(positions, generator)` and
+`eval_batches(which, batch_size)` with which in {"test", "val"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ltgrid.data.arrays import ArrayDataset
+from ltgrid.data.augment import normalize, random_crop, random_hflip
+
+
+class InMemoryFeed:
+    def __init__(
+        self,
+        ds: ArrayDataset,
+        split: dict[str, Any],
+        device: torch.device,
+        augment: dict[str, Any] | None = None,
+        channels_last: bool = False,
+    ) -> None:
+        augment = augment or {}
+        self.device = device
+        self.crop_padding = int(augment.get("crop_padding", 0))
+        self.hflip = bool(augment.get("hflip", False))
+        self.channels_last = channels_last
+        self.num_classes = ds.num_classes
+        self.in_channels = ds.image_shape[2]
+        train_idx = np.asarray(split["train_indices"], dtype=np.int64)
+        val_idx = np.asarray(split.get("val_indices") or [], dtype=np.int64)
+        to_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(device)  # noqa: E731
+        self.train_x = to_dev(ds.train_x[train_idx])
+        self.train_labels = torch.from_numpy(ds.train_y[train_idx]).long()
+        self._train_y = self.train_labels.to(device)
+        # Normalisation statistics of the training split (what the model is fitted on).
+        pixels = self.train_x.double() / 255.0
+        self.mean = pixels.mean(dim=(0, 2, 3)).float()
+        self.std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
+        self.eval_sets = {"test": (to_dev(ds.test_x), torch.from_numpy(ds.test_y).long())}
+        if len(val_idx):
+            self.eval_sets["val"] = (to_dev(ds.train_x[val_idx]), torch.from_numpy(ds.train_y[val_idx]).long())
+
+    def _finish(self, x: Tensor) -> Tensor:
+        x = normalize(x, self.mean, self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def train_batch(self, positions: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        pos = positions.to(self.device)
+        x = self.train_x[pos]
+        if self.crop_padding:
+            x = random_crop(x, self.crop_padding, generator)
+        if self.hflip:
+            x = random_hflip(x, generator)
+        return self._finish(x), self._train_y[pos]
+
+    def eval_labels(self, which: str) -> Tensor:
+        return self.eval_sets[which][1]
+
+    def eval_batches(self, which: str, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        x, y = self.eval_sets[which]
+        for start in range(0, len(y), batch_size):
+            yield self._finish(x[start : start + batch_size]), y[start : start + batch_size]

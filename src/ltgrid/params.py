@@ -1,0 +1,196 @@
+"""Params: load a grid file, validate it (schema + semantics) before any job, expand it to cells.
+
+The grid lives once, in params/*.yaml. The Snakefile and the CLI both go through this
+module, so the cell list, the resolved recipe of a cell and the error messages are the same
+everywhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
+
+
+class ParamsError(ValueError):
+    """A params file is invalid; the message names the key and the bad value."""
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(f"params file {path} does not exist")
+    with open(path) as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ParamsError(f"params file {path} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = _key_path(err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(known))
+            messages.append(f"{where}: unknown key(s) {extra}" + (f"; allowed: {known}" if known else ""))
+        else:
+            messages.append(f"{where} = {json.dumps(err.instance, default=str)[:80]}: {err.message}")
+    return messages
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def dataset_methods(config: dict[str, Any], dataset: str) -> list[str]:
+    return list(config["datasets"][dataset].get("methods") or config["methods"])
+
+
+def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
+    """The method's library entry with the dataset's overrides merged in."""
+    spec = config["method_library"][method]
+    override = (config["datasets"][dataset].get("method_overrides") or {}).get(method, {})
+    return deep_merge(spec, override)
+
+
+def _semantic_errors(config: dict[str, Any]) -> list[str]:
+    from ltgrid.data import SOURCES
+    from ltgrid.methods import validate_method
+    from ltgrid.models import MODELS
+
+    errors = []
+    library = config["method_library"]
+    for i, name in enumerate(config["methods"]):
+        if name not in library:
+            errors.append(f"methods[{i}] = {name!r}: unknown method; defined in method_library: {sorted(library)}")
+    for ds_name, ds in config["datasets"].items():
+        where = f"datasets.{ds_name}"
+        if ds["source"]["kind"] not in SOURCES:
+            errors.append(f"{where}.source.kind = {ds['source']['kind']!r}: unknown; known: {SOURCES.names()}")
+        if ds["model"] not in MODELS:
+            errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {MODELS.names()}")
+        if ds["recipe"] not in config["recipes"]:
+            errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
+        for i, name in enumerate(ds.get("methods") or []):
+            if name not in library:
+                errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
+        for name in ds.get("method_overrides") or {}:
+            if name not in library:
+                errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        shots = ds.get("shots") or {}
+        if shots and shots.get("few", 20) > shots.get("many", 100):
+            errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
+        recipe = config["recipes"].get(ds["recipe"], {})
+        for step in (recipe.get("lr_schedule") or {}).get("steps", []):
+            if step["epoch"] >= recipe.get("epochs", 0):
+                errors.append(
+                    f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
+                    f"epochs = {recipe['epochs']}"
+                )
+        for method in dataset_methods(config, ds_name):
+            if method not in library:
+                continue
+            try:
+                validate_method(method, method_spec(config, ds_name, method))
+            except (ValueError, TypeError, KeyError) as exc:
+                errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
+    return errors
+
+
+def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """Check a grid before any job runs; raise ParamsError listing every problem found."""
+    schema = load_yaml(schema_path)
+    errors = _schema_errors(config, schema)
+    if not errors:
+        errors = _semantic_errors(config)
+    if errors:
+        raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
+    return config
+
+
+def load(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    return validate(load_yaml(path), schema_path)
+
+
+def format_rho(rho: float) -> str:
+    """10 -> '10', 12.5 -> '12.5': the form used in paths and tables."""
+    return str(int(rho)) if float(rho).is_integer() else str(rho)
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One training run of the grid."""
+
+    dataset: str
+    rho: str
+    split: int
+    method: str
+    seed: int
+
+    def path(self, grid: str, root: str = "results/runs") -> str:
+        return f"{root}/{grid}/{self.dataset}/rho{self.rho}/split{self.split}/{self.method}/seed{self.seed}"
+
+
+def split_seeds(config: dict[str, Any], dataset: str) -> list[int]:
+    return list((config["datasets"][dataset].get("split") or {}).get("seeds") or [0])
+
+
+def cells(config: dict[str, Any]) -> list[Cell]:
+    out = []
+    for ds_name, ds in config["datasets"].items():
+        for rho, split, method, seed in itertools.product(
+            ds["ratios"], split_seeds(config, ds_name), dataset_methods(config, ds_name), config["seeds"]
+        ):
+            out.append(Cell(ds_name, format_rho(rho), split, method, seed))
+    return out
+
+
+def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """Everything one training run needs, fully resolved: this is what MLflow logs as params."""
+    ds = config["datasets"][cell.dataset]
+    split = ds.get("split") or {}
+    shots = ds.get("shots") or {}
+    return {
+        "grid": config["grid"],
+        "dataset": cell.dataset,
+        "rho": float(cell.rho),
+        "split_seed": cell.split,
+        "method": cell.method,
+        "seed": cell.seed,
+        "model": ds["model"],
+        "recipe_name": ds["recipe"],
+        "recipe": copy.deepcopy(config["recipes"][ds["recipe"]]),
+        "method_spec": method_spec(config, cell.dataset, cell.method),
+        "shots": {"many": shots.get("many", 100), "few": shots.get("few", 20)},
+        "val_per_class": split.get("val_per_class", 0),
+    }
+
+
+def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
+    """What a split file depends on (Snakemake reruns the split when it changes)."""
+    split = config["datasets"][dataset].get("split") or {}
+    return {"n_max": split.get("n_max"), "val_per_class": split.get("val_per_class", 0)}
