@@ -93,7 +93,7 @@ def _report(args: argparse.Namespace) -> int:
     from ltgrid.report import summary, write_tables
 
     files = write_tables(args.metrics, args.out_dir, args.methods.split(","), args.grid)
-    write_json(Path(args.out_dir) / "summary.json", summary(args.metrics))
+    write_json(args.summary, summary(args.metrics))
     print(f"{len(files)} table files in {args.out_dir}")
     return 0
 
@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", required=True)
     s.add_argument("--methods", required=True, help="comma-separated row order")
     s.add_argument("--out-dir", required=True)
+    s.add_argument("--summary", required=True, help="JSON of mean final metrics per cell (DVC metrics)")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
 
