@@ -1,0 +1,75 @@
+"""Params validation: every bad input stops before any job, with a message naming key and value."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ltgrid import params
+
+SCHEMA = params.DEFAULT_SCHEMA
+
+
+@pytest.fixture()
+def config(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    return params.load_yaml("params/default.yaml")
+
+
+def invalid(config, monkeypatch, repo_root) -> str:
+    monkeypatch.chdir(repo_root)
+    with pytest.raises(params.ParamsError) as err:
+        params.validate(config, SCHEMA)
+    return str(err.value)
+
+
+def test_default_grid_is_valid_and_expands(config):
+    params.validate(config, SCHEMA)
+    cells = params.cells(config)
+    assert len(cells) == 2 * 5  # 2 ratios x 5 methods x 1 seed x 1 split seed
+    assert {c.method for c in cells} == {"ce", "bayias", "mixup", "unimix", "unimix_bayias"}
+    assert cells[0].path("default").startswith("results/runs/default/digits/rho10/split0/")
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c["methods"].append("nosuch"), "methods[5] = 'nosuch': unknown method"),
+        (lambda c: c["datasets"]["digits"]["ratios"].__setitem__(0, 0.5), "datasets.digits.ratios[0] = 0.5"),
+        (lambda c: c["recipes"]["digits"].__setitem__("epochs", 0), "recipes.digits.epochs = 0"),
+        (lambda c: c["recipes"]["digits"]["optimizer"].__setitem__("lr", -1), "recipes.digits.optimizer.lr = -1"),
+        (lambda c: c.__setitem__("seeds", [1.5]), "seeds[0] = 1.5"),
+        (lambda c: c.__setitem__("seeds", ["one"]), "seeds[0] = \"one\""),
+        (lambda c: c.__setitem__("bogus_key", 1), "unknown key(s) ['bogus_key']"),
+        (lambda c: c["datasets"]["digits"].__setitem__("modle", "x"), "datasets.digits: unknown key(s) ['modle']"),
+        (lambda c: c["datasets"].__setitem__("nodata", {"source": {"kind": "nosuch"}, "ratios": [10], "model": "digits_cnn", "recipe": "digits"}),
+         "datasets.nodata.source.kind = 'nosuch': unknown"),
+        (lambda c: c["datasets"]["digits"].__setitem__("model", "resnet9000"), "datasets.digits.model = 'resnet9000'"),
+        (lambda c: c["method_library"]["ce"]["loss"].__setitem__("name", "nosuchloss"), "loss.name = 'nosuchloss'"),
+        (lambda c: c["method_library"]["unimix"]["mixing"].__setitem__("name", "nosuchmix"), "mixing.name = 'nosuchmix'"),
+    ],
+)
+def test_bad_params_name_the_key_and_value(config, monkeypatch, repo_root, mutate, expected):
+    bad = copy.deepcopy(config)
+    mutate(bad)
+    message = invalid(bad, monkeypatch, repo_root)
+    assert expected in message, message
+
+
+def test_resolved_cell_carries_method_overrides(config):
+    config = copy.deepcopy(config)
+    config["datasets"]["digits"]["method_overrides"] = {"unimix": {"mixing": {"tau": -0.1}}}
+    cell = params.Cell("digits", "10", 0, "unimix", 0)
+    resolved = params.resolve_cell(config, cell)
+    assert resolved["method_spec"]["mixing"] == {"name": "unimix", "alpha": 0.8, "tau": -0.1}
+    assert resolved["rho"] == 10.0 and resolved["recipe"]["epochs"] == config["recipes"]["digits"]["epochs"]
+
+
+def test_format_rho():
+    assert params.format_rho(10) == "10" and params.format_rho(10.0) == "10" and params.format_rho(12.5) == "12.5"
+
+
+def test_missing_params_file_is_named(tmp_path):
+    with pytest.raises(params.ParamsError, match="nope.yaml does not exist"):
+        params.load_yaml(tmp_path / "nope.yaml")
