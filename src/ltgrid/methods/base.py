@@ -7,42 +7,94 @@ prior-aware parts (Bayias, UniMix, class-balanced samplers, ...) see the same pr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 
+def check_class_counts(class_counts: Tensor) -> Tensor:
+    """Counts as float64, 1-D and positive; every prior-aware formula divides by or logs them."""
+    counts = torch.as_tensor(class_counts).to(torch.float64)
+    if counts.dim() != 1 or len(counts) < 2:
+        raise ValueError(f"class_counts must be 1-D with at least 2 classes, got shape {tuple(counts.shape)}")
+    if bool((counts <= 0).any()):
+        raise ValueError(f"class_counts must all be positive, got {counts.tolist()}")
+    return counts
+
+
 class Loss(nn.Module):
     """A per-sample loss on raw logits: forward returns shape (N,), unreduced.
 
-    The trainer weights and averages it, so mixing rules can weight each sample.
+    Subclasses implement `per_sample` (their equation); this base multiplies it by a
+    per-class weight of the target (class-balanced re-weighting, possibly deferred) and
+    applies a post-hoc logit adjustment at test time, so those options compose with
+    every loss. `mixed_loss` averages, so mixing rules can weight each sample.
     """
+
+    needs_normed_classifier: ClassVar[bool] = False
 
     def __init__(self, class_counts: Tensor) -> None:
         super().__init__()
-        self.register_buffer("class_counts", class_counts.to(torch.float64))
+        counts = check_class_counts(class_counts)
+        self.register_buffer("class_counts", counts)
+        # The weight each target class gets now; ones unless a weighting is active.
+        self.register_buffer("class_weight", torch.ones(len(counts)))
+        self.register_buffer("_scheduled_weight", torch.ones(len(counts)))
+        self.weight_from_epoch: int | None = None
+        self.posthoc_tau = 0.0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_counts)
 
     @property
     def log_prior(self) -> Tensor:
         counts = self.class_counts
         return torch.log(counts / counts.sum()).to(torch.float32)
 
+    def schedule_class_weight(self, weight: Tensor, from_epoch: int) -> None:
+        """Use `weight[y]` on each sample's loss from epoch `from_epoch` on (0: from the start)."""
+        if weight.shape != (self.num_classes,):
+            raise ValueError(f"class weight must have shape ({self.num_classes},), got {tuple(weight.shape)}")
+        if from_epoch < 0:
+            raise ValueError(f"weighting start epoch must be >= 0, got {from_epoch}")
+        device = self.class_weight.device
+        self._scheduled_weight = weight.to(device=device, dtype=torch.float32)
+        self.weight_from_epoch = from_epoch
+        if from_epoch == 0:
+            self.class_weight = self._scheduled_weight.clone()
+
     def set_epoch(self, epoch: int, num_epochs: int) -> None:
-        """Called at the start of every epoch (deferred re-weighting hooks in here)."""
+        """Called at the start of every epoch: deferred re-weighting switches on here."""
+        if self.weight_from_epoch is None:
+            return
+        on = epoch >= self.weight_from_epoch
+        self.class_weight = self._scheduled_weight.clone() if on else torch.ones_like(self._scheduled_weight)
 
     def eval_logits(self, logits: Tensor) -> Tensor:
-        """Logits used for prediction at test time (identity unless post-hoc adjusted)."""
-        return logits
+        """Logits used for prediction at test time: z - posthoc_tau * log pi (identity at tau 0)."""
+        if self.posthoc_tau == 0:
+            return logits
+        return logits - self.posthoc_tau * self.log_prior.to(logits.device, logits.dtype)
 
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
+    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        if logits.dim() != 2 or logits.shape[1] != self.num_classes:
+            raise ValueError(f"logits must have shape (N, {self.num_classes}), got {tuple(logits.shape)}")
+        loss = self.per_sample(logits, target)
+        weight = self.class_weight.to(loss.dtype)
+        return loss * weight[target]
 
 
 @dataclass
 class MixedBatch:
     """A (possibly mixed) batch: the loss is lam * L(f(x), y_a) + (1 - lam) * L(f(x), y_b).
 
-    `lam` holds one label weight per sample; unmixed batches have lam = 1, y_b = y_a.
+    `lam` holds one label weight per sample (the weight of y_a); unmixed batches have
+    lam = 1, y_b = y_a.
     """
 
     x: Tensor
@@ -59,7 +111,11 @@ class Mixing:
     """Turns a batch into a MixedBatch; vectorised over the batch, seeded by `generator`."""
 
     def __init__(self, class_counts: Tensor) -> None:
-        self.class_counts = class_counts.to(torch.float64)
+        self.class_counts = check_class_counts(class_counts)
+
+    def counts_of(self, y: Tensor) -> Tensor:
+        """n_{y_i} for each label, on the labels' device."""
+        return self.class_counts.to(y.device)[y]
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
         return MixedBatch.unmixed(x, y)
@@ -69,7 +125,7 @@ class Sampler:
     """Chooses the order (and multiplicity) of training indices for one epoch."""
 
     def __init__(self, class_counts: Tensor) -> None:
-        self.class_counts = class_counts.to(torch.float64)
+        self.class_counts = check_class_counts(class_counts)
 
     def epoch_indices(
         self, labels: Tensor, epoch: int, num_epochs: int, generator: torch.Generator

@@ -1,4 +1,4 @@
-"""A method is a named composition of parts chosen in params: loss, mixing, sampler, schedule.
+"""A method is a named composition of parts chosen in params: loss, mixing, sampler, schedule, stage2.
 
 Params spell a method as, for example::
 
@@ -9,20 +9,24 @@ Params spell a method as, for example::
       schedule: {mix_off_last: 0}
 
 Parts are looked up in the registries by name, so adding a method is a YAML entry.
+See docs/methods.md for the gallery.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ltgrid.methods.arguments import argument_problem
 from ltgrid.methods.base import Loss, MixedBatch, Mixing, Sampler, mixed_loss
-from ltgrid.methods.losses import LOSSES
+from ltgrid.methods.losses import LOSSES, LossOptions, build_loss
 from ltgrid.methods.mixing import MIXINGS
 from ltgrid.methods.samplers import SAMPLERS
+from ltgrid.methods.schedule import Schedule
+from ltgrid.methods.stage2 import Stage2Spec
 
 PART_REGISTRIES = {"loss": LOSSES, "mixing": MIXINGS, "sampler": SAMPLERS}
 DEFAULT_PARTS: dict[str, dict[str, Any]] = {
@@ -30,26 +34,25 @@ DEFAULT_PARTS: dict[str, dict[str, Any]] = {
     "mixing": {"name": "none"},
     "sampler": {"name": "instance"},
 }
-
-
-@dataclass
-class Schedule:
-    """When parts switch on or off during training (epochs are 0-based)."""
-
-    mix_off_last: int = 0  # stop mixing for the last K epochs
-
-    def mixing_active(self, epoch: int, num_epochs: int) -> bool:
-        return epoch < num_epochs - self.mix_off_last
+SPEC_KEYS = (*PART_REGISTRIES, "schedule", "stage2")
 
 
 @dataclass
 class Method:
+    """The parts of one method plus the per-epoch state the trainer drives."""
+
     name: str
     loss: Loss
     mixing: Mixing
     sampler: Sampler
     schedule: Schedule = field(default_factory=Schedule)
+    stage2: Stage2Spec | None = None
     _mixing_on: bool = True
+
+    @property
+    def needs_normed_classifier(self) -> bool:
+        """True when the loss expects cosine logits (LDAM)."""
+        return type(self.loss).needs_normed_classifier
 
     def start_epoch(self, epoch: int, num_epochs: int) -> None:
         self.loss.set_epoch(epoch, num_epochs)
@@ -75,24 +78,66 @@ def part_spec(spec: dict[str, Any], part: str) -> dict[str, Any]:
     return dict(spec.get(part) or DEFAULT_PARTS[part])
 
 
+def _check_part(name: str, spec: dict[str, Any], part: str) -> None:
+    raw = spec.get(part)
+    if raw is not None and not isinstance(raw, dict):
+        raise ValueError(f"method {name!r}: {part} must be a mapping with a 'name', got {raw!r}")
+    kwargs = part_spec(spec, part)
+    if "name" not in kwargs:
+        raise ValueError(f"method {name!r}: {part} has no 'name'; known: {', '.join(PART_REGISTRIES[part].names())}")
+    part_name = kwargs.pop("name")
+    registry = PART_REGISTRIES[part]
+    if part_name not in registry:
+        raise ValueError(
+            f"method {name!r}: {part}.name = {part_name!r} is not a known {part}; known: {', '.join(registry.names())}"
+        )
+    extra: tuple[str, ...] = ()
+    if part == "loss":
+        extra = LossOptions.names()
+        try:
+            LossOptions.split(kwargs)
+        except ValueError as exc:
+            raise ValueError(f"method {name!r}: loss {part_name!r}: {exc}") from None
+    problem = argument_problem(registry.get(part_name), kwargs, extra=extra)
+    if problem:
+        raise ValueError(f"method {name!r}: {part} {part_name!r}: {problem}")
+
+
 def validate_method(name: str, spec: dict[str, Any]) -> None:
-    """Fail early, naming the method and the unknown part, before any job runs."""
-    for part, registry in PART_REGISTRIES.items():
-        part_name = part_spec(spec, part).get("name")
-        if part_name not in registry:
-            raise ValueError(
-                f"method {name!r}: {part}.name = {part_name!r} is not a known {part}; "
-                f"known: {', '.join(registry.names())}"
-            )
+    """Fail early, naming the method, the part and the bad name or argument; builds nothing."""
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"method {name!r}: spec must be a mapping of parts, got {spec!r}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise ValueError(f"method {name!r}: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(SPEC_KEYS)}")
+    for part in PART_REGISTRIES:
+        _check_part(name, spec, part)
+    schedule = spec.get("schedule") or {}
+    known = {f.name for f in fields(Schedule)}
+    if not isinstance(schedule, dict) or set(schedule) - known:
+        bad = sorted(set(schedule) - known) if isinstance(schedule, dict) else schedule
+        raise ValueError(f"method {name!r}: schedule has unknown key(s) {bad!r}; known: {', '.join(sorted(known))}")
+    try:
+        Schedule(**schedule)
+        if spec.get("stage2") is not None:
+            Stage2Spec.from_dict(spec["stage2"])
+    except ValueError as exc:
+        raise ValueError(f"method {name!r}: {exc}") from None
 
 
 def build_method(name: str, spec: dict[str, Any], class_counts: Tensor) -> Method:
+    """Validate, then build every part from its params entry and the training class counts."""
+    spec = spec or {}
     validate_method(name, spec)
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
-    parts = {}
-    for part, registry in PART_REGISTRIES.items():
+    loss_kwargs = part_spec(spec, "loss")
+    loss = build_loss(loss_kwargs.pop("name"), counts, **loss_kwargs)
+    parts: dict[str, Any] = {}
+    for part in ("mixing", "sampler"):
         kwargs = part_spec(spec, part)
-        part_name = kwargs.pop("name")
-        parts[part] = registry.build(part_name, class_counts=counts, **kwargs)
+        parts[part] = PART_REGISTRIES[part].build(kwargs.pop("name"), class_counts=counts, **kwargs)
     schedule = Schedule(**(spec.get("schedule") or {}))
-    return Method(name=name, schedule=schedule, **parts)
+    stage2 = Stage2Spec.from_dict(spec["stage2"]) if spec.get("stage2") is not None else None
+    return Method(name=name, loss=loss, schedule=schedule, stage2=stage2, **parts)

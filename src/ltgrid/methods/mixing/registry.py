@@ -1,4 +1,4 @@
-"""Mixing rules, vectorised over the batch, registered by name (see base.Mixing)."""
+"""The mixing registry, apart from the rules so their modules can register without import cycles."""
 
 from __future__ import annotations
 

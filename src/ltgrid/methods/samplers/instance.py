@@ -1,4 +1,4 @@
-"""Epoch samplers, registered by name (see base.Sampler)."""
+"""Instance-balanced sampling: the plain shuffled epoch."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import Sampler
-from ltgrid.registry import Registry
-
-SAMPLERS: Registry[Sampler] = Registry("sampler")
+from ltgrid.methods.samplers.registry import SAMPLERS
 
 
 @SAMPLERS.register("instance")

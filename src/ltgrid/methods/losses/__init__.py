@@ -1,0 +1,46 @@
+"""Losses on logits, one class each, registered by name (see base.Loss).
+
+`build_loss` is the one constructor path: it builds the named loss from its own
+arguments and applies the shared `LossOptions` (class weights, DRW, post-hoc tau).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ltgrid.methods.base import Loss
+from ltgrid.methods.losses import ce, ldam, prior  # noqa: F401  (registers the losses)
+from ltgrid.methods.losses.ce import CrossEntropy, Focal
+from ltgrid.methods.losses.ldam import LDAM, ldam_margins
+from ltgrid.methods.losses.prior import BalancedSoftmax, Bayias, LogitAdjusted, PriorShiftedCE
+from ltgrid.methods.losses.registry import LOSSES
+from ltgrid.methods.losses.weighting import LossOptions, effective_number_weights
+
+
+def build_loss(name: str, class_counts: Tensor, **kwargs: Any) -> Loss:
+    """The named loss with its own arguments, then the shared options applied."""
+    options, own = LossOptions.split(kwargs)
+    loss = LOSSES.build(name, class_counts=class_counts, **own)
+    weight = options.class_weight(loss.class_counts)
+    if weight is not None:
+        loss.schedule_class_weight(weight, options.drw_epoch)
+    loss.posthoc_tau = float(options.posthoc_tau)
+    return loss
+
+
+__all__ = [
+    "LOSSES",
+    "LDAM",
+    "BalancedSoftmax",
+    "Bayias",
+    "CrossEntropy",
+    "Focal",
+    "LogitAdjusted",
+    "LossOptions",
+    "PriorShiftedCE",
+    "build_loss",
+    "effective_number_weights",
+    "ldam_margins",
+]

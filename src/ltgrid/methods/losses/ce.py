@@ -1,0 +1,34 @@
+"""Cross-entropy and focal loss on softmax probabilities."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from ltgrid.methods.base import Loss
+from ltgrid.methods.losses.registry import LOSSES
+
+
+@LOSSES.register("ce")
+class CrossEntropy(Loss):
+    """Plain softmax cross-entropy: -log softmax(z)_y."""
+
+    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
+        return F.cross_entropy(logits, target, reduction="none")
+
+
+@LOSSES.register("focal")
+class Focal(Loss):
+    """Focal loss (Lin et al. 2017), softmax form: -(1 - p_y)^gamma log p_y; gamma = 0 is CE."""
+
+    def __init__(self, class_counts: Tensor, gamma: float = 1.0) -> None:
+        super().__init__(class_counts)
+        if not isinstance(gamma, (int, float)) or gamma < 0:
+            raise ValueError(f"focal gamma must be a number >= 0, got {gamma!r}")
+        self.gamma = float(gamma)
+
+    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
+        log_p = F.log_softmax(logits, dim=1).gather(1, target[:, None]).squeeze(1)
+        if self.gamma == 0:
+            return -log_p
+        return -((1 - log_p.exp()).clamp_min(0) ** self.gamma) * log_p

@@ -1,0 +1,36 @@
+"""LDAM (Cao et al. 2019): a class-dependent margin on the target logit of a cosine classifier."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ltgrid.methods.base import Loss
+from ltgrid.methods.losses.registry import LOSSES
+
+
+def ldam_margins(class_counts: Tensor, max_margin: float) -> Tensor:
+    """m_c = max_margin * n_c^(-1/4) / max_k n_k^(-1/4): the rarest class gets max_margin."""
+    quartic = torch.as_tensor(class_counts, dtype=torch.float64) ** -0.25
+    return max_margin * quartic / quartic.max()
+
+
+@LOSSES.register("ldam")
+class LDAM(Loss):
+    """CE(s * (z - m_y e_y), y) with z cosine logits; needs the normed classifier."""
+
+    needs_normed_classifier = True
+
+    def __init__(self, class_counts: Tensor, max_margin: float = 0.5, s: float = 30.0) -> None:
+        super().__init__(class_counts)
+        if not isinstance(max_margin, (int, float)) or max_margin < 0:
+            raise ValueError(f"ldam max_margin must be a number >= 0, got {max_margin!r}")
+        if not isinstance(s, (int, float)) or s <= 0:
+            raise ValueError(f"ldam s must be a number > 0, got {s!r}")
+        self.s = float(s)
+        self.register_buffer("margins", ldam_margins(self.class_counts, float(max_margin)).float())
+
+    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
+        margin = F.one_hot(target, self.num_classes).to(logits.dtype) * self.margins.to(logits.dtype)[target, None]
+        return F.cross_entropy(self.s * (logits - margin), target, reduction="none")

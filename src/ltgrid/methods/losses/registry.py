@@ -1,0 +1,8 @@
+"""The loss registry, apart from the losses so their modules can register without import cycles."""
+
+from __future__ import annotations
+
+from ltgrid.methods.base import Loss
+from ltgrid.registry import Registry
+
+LOSSES: Registry[Loss] = Registry("loss")

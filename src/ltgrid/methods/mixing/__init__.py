@@ -1,0 +1,22 @@
+"""Mixing rules, vectorised over the batch, registered by name (see base.Mixing)."""
+
+from __future__ import annotations
+
+from ltgrid.methods.mixing import mixup, remix, unimix  # noqa: F401  (registers the rules)
+from ltgrid.methods.mixing.draws import beta_draws
+from ltgrid.methods.mixing.mixup import Mixup
+from ltgrid.methods.mixing.registry import MIXINGS
+from ltgrid.methods.mixing.remix import Remix, remix_label_weight
+from ltgrid.methods.mixing.unimix import UniMix, unimix_factor, unimix_partner_probs, unimix_xi
+
+__all__ = [
+    "MIXINGS",
+    "Mixup",
+    "Remix",
+    "UniMix",
+    "beta_draws",
+    "remix_label_weight",
+    "unimix_factor",
+    "unimix_partner_probs",
+    "unimix_xi",
+]

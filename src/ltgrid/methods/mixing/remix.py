@@ -1,0 +1,43 @@
+"""Remix (Chou et al. 2020): mixup images, but labels pushed to the minority class."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ltgrid.methods.base import MixedBatch, Mixing
+from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha, permutation_partners
+from ltgrid.methods.mixing.registry import MIXINGS
+
+
+def remix_label_weight(lam: Tensor, count_i: Tensor, count_j: Tensor, kappa: float, tau: float) -> Tensor:
+    """Weight of y_i: 0 if n_i/n_j >= kappa and lam < tau; 1 if n_i/n_j <= 1/kappa and 1 - lam < tau; else lam."""
+    ratio = count_i / count_j
+    weight = lam.clone()
+    weight = torch.where((ratio >= kappa) & (lam < tau), torch.zeros_like(lam), weight)
+    weight = torch.where((ratio <= 1.0 / kappa) & (1 - lam < tau), torch.ones_like(lam), weight)
+    return weight
+
+
+@MIXINGS.register("remix")
+class Remix(Mixing):
+    """Image factor lam ~ Beta(alpha, alpha); label weight from `remix_label_weight`."""
+
+    def __init__(self, class_counts: Tensor, alpha: float = 1.0, kappa: float = 3.0, tau: float = 0.5) -> None:
+        super().__init__(class_counts)
+        self.alpha = check_alpha(alpha, "remix")
+        if not isinstance(kappa, (int, float)) or kappa < 1:
+            raise ValueError(f"remix kappa must be a number >= 1, got {kappa!r}")
+        if not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
+            raise ValueError(f"remix tau must be a number in [0, 1], got {tau!r}")
+        self.kappa, self.tau = float(kappa), float(tau)
+
+    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
+        n = len(y)
+        lam = beta_draws(n, self.alpha, generator)
+        partner = permutation_partners(n, generator)
+        y_cpu = y.cpu()
+        counts = self.class_counts
+        weight = remix_label_weight(lam, counts[y_cpu], counts[y_cpu[partner]], self.kappa, self.tau)
+        partner = partner.to(y.device)
+        return MixedBatch(blend(x, partner, lam), y, y[partner], weight.to(x.device, x.dtype))

@@ -1,0 +1,26 @@
+"""Epoch samplers, registered by name (see base.Sampler)."""
+
+from __future__ import annotations
+
+from ltgrid.methods.samplers import class_aware, instance  # noqa: F401  (registers the samplers)
+from ltgrid.methods.samplers.class_aware import (
+    ClassAwareSampler,
+    ClassBalanced,
+    ProgressivelyBalanced,
+    SquareRoot,
+    power_class_probs,
+    progressive_class_probs,
+)
+from ltgrid.methods.samplers.instance import InstanceBalanced
+from ltgrid.methods.samplers.registry import SAMPLERS
+
+__all__ = [
+    "SAMPLERS",
+    "ClassAwareSampler",
+    "ClassBalanced",
+    "InstanceBalanced",
+    "ProgressivelyBalanced",
+    "SquareRoot",
+    "power_class_probs",
+    "progressive_class_probs",
+]

@@ -1,0 +1,8 @@
+"""The sampler registry, apart from the samplers so their modules can register without import cycles."""
+
+from __future__ import annotations
+
+from ltgrid.methods.base import Sampler
+from ltgrid.registry import Registry
+
+SAMPLERS: Registry[Sampler] = Registry("sampler")

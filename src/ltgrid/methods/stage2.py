@@ -1,0 +1,76 @@
+"""Decoupled second stage (Kang et al. 2020): the spec the trainer runs, and tau-normalisation.
+
+Params spell it inside a method, e.g.::
+
+    stage2: {kind: crt, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
+    stage2: {kind: tau_norm, tau: 1.0}
+
+crt: freeze the stage-1 backbone, re-initialise the classifier and train it alone for
+`epochs` with `sampler` and learning rate `lr` (plain CE). tau_norm: no training; the
+classifier weights become `tau_normalize(W, tau)` and the bias is dropped (set to 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ltgrid.methods.arguments import argument_problem
+from ltgrid.methods.samplers import SAMPLERS
+
+STAGE2_KINDS = ("crt", "tau_norm")
+
+
+def tau_normalize(classifier_weight: Tensor, tau: float) -> Tensor:
+    """w_c / ||w_c||^tau per class row c; tau = 0 leaves W, tau = 1 gives unit rows."""
+    if classifier_weight.dim() != 2:
+        raise ValueError(f"classifier weight must be 2-D (classes, features), got shape {tuple(classifier_weight.shape)}")
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or tau < 0:
+        raise ValueError(f"tau_norm tau must be a number >= 0, got {tau!r}")
+    norms = classifier_weight.norm(dim=1, keepdim=True).clamp_min(torch.finfo(classifier_weight.dtype).tiny)
+    return classifier_weight / norms.pow(tau)
+
+
+@dataclass(frozen=True)
+class Stage2Spec:
+    """A validated stage-2 entry; `from_dict` names any bad key or value."""
+
+    kind: str
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "class_balanced"})
+    epochs: int = 10
+    lr: float = 0.1
+    tau: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in STAGE2_KINDS:
+            raise ValueError(f"stage2.kind {self.kind!r} is not one of {', '.join(STAGE2_KINDS)}")
+        if not isinstance(self.sampler, dict) or "name" not in self.sampler:
+            raise ValueError(f"stage2.sampler must be a mapping with a 'name', got {self.sampler!r}")
+        kwargs = {k: v for k, v in self.sampler.items() if k != "name"}
+        sampler_name = self.sampler["name"]
+        if sampler_name not in SAMPLERS:
+            raise ValueError(f"stage2.sampler.name {sampler_name!r} is not a known sampler; known: {', '.join(SAMPLERS.names())}")
+        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs)
+        if problem:
+            raise ValueError(f"stage2.sampler {sampler_name!r}: {problem}")
+        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
+            raise ValueError(f"stage2.epochs must be an integer >= 1, got {self.epochs!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or self.lr <= 0:
+            raise ValueError(f"stage2.lr must be a number > 0, got {self.lr!r}")
+        if not isinstance(self.tau, (int, float)) or isinstance(self.tau, bool) or self.tau < 0:
+            raise ValueError(f"stage2.tau must be a number >= 0, got {self.tau!r}")
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> "Stage2Spec":
+        if not isinstance(spec, dict):
+            raise ValueError(f"stage2 must be a mapping, got {spec!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise ValueError(f"stage2 has unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+        if "kind" not in spec:
+            raise ValueError(f"stage2 needs a 'kind' ({', '.join(STAGE2_KINDS)})")
+        return cls(**spec)
