@@ -1,0 +1,324 @@
+"""Evaluation metrics for long-tailed recognition: accuracy, shot groups, calibration.
+
+Pure numpy. The functions below return fractions in [0, 1]; only `compute_metrics`, which
+writes metrics.json, converts accuracies, errors, ECE and MCE to percent, as the paper's
+tables do (NLL and Brier stay raw). Calibration follows the paper: 15 equal-width
+confidence bins, bin k holding confidences in (b_{k-1}, b_k].
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BIN_CONVENTION = "equal-width, (b_{k-1}, b_k]"
+NLL_EPS = 1e-12
+PROB_SUM_ATOL = 1e-3
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _check_probs(probs: Any) -> np.ndarray:
+    """Return probs as a float (N, C) array; reject NaN, negatives and rows not summing to 1."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be a 2-D (N, C) array, got shape {p.shape}")
+    if p.shape[0] == 0 or p.shape[1] == 0:
+        raise ValueError(f"probs must have at least one sample and one class, got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        row = int(np.flatnonzero(~np.isfinite(p).all(axis=1))[0])
+        raise ValueError(f"probs has a non-finite value in row {row}: {p[row].tolist()}")
+    if p.min() < 0:
+        row = int(np.flatnonzero((p < 0).any(axis=1))[0])
+        raise ValueError(f"probs has a negative value {float(p[row].min())} in row {row} - pass softmax outputs, not logits")
+    sums = p.sum(axis=1)
+    bad = np.flatnonzero(np.abs(sums - 1.0) > PROB_SUM_ATOL)
+    if bad.size:
+        row = int(bad[0])
+        raise ValueError(
+            f"probs rows must sum to 1 (tolerance {PROB_SUM_ATOL}); row {row} sums to {float(sums[row])} "
+            f"({bad.size} bad rows) - pass softmax outputs, not logits"
+        )
+    return p
+
+
+def _check_labels(labels: Any, n: int, num_classes: int) -> np.ndarray:
+    """Return labels as an int (N,) array with every value in [0, num_classes)."""
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be a 1-D array, got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"labels has {y.shape[0]} entries but there are {n} predictions")
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.equal(np.mod(y, 1), 0)):
+        raise ValueError(f"labels must be integers, got dtype {y.dtype} with value {y[np.mod(y, 1) != 0][0].item()!r}")
+    y = y.astype(np.int64)
+    out = (y < 0) | (y >= num_classes)
+    if out.any():
+        raise ValueError(f"label {int(y[out][0])} is out of range [0, {num_classes}) (at index {int(np.flatnonzero(out)[0])})")
+    return y
+
+
+def _check_counts(train_counts: Any) -> np.ndarray:
+    """Return train counts as a non-negative int (C,) array."""
+    n = np.asarray(train_counts)
+    if n.ndim != 1 or n.size == 0:
+        raise ValueError(f"train_counts must be a non-empty 1-D array, got shape {n.shape}")
+    if not np.issubdtype(n.dtype, np.integer) and not np.all(np.equal(np.mod(n, 1), 0)):
+        raise ValueError(f"train_counts must be integers, got {n.tolist()}")
+    n = n.astype(np.int64)
+    if (n < 0).any():
+        raise ValueError(f"train_counts must be >= 0, got {int(n[n < 0][0])} for class {int(np.flatnonzero(n < 0)[0])}")
+    return n
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+def accuracy(probs_or_pred: Any, labels: Any) -> float:
+    """Top-1 accuracy as a fraction. A 2-D input is scores (argmax, first index wins ties); 1-D is predictions."""
+    s = np.asarray(probs_or_pred)
+    if s.ndim == 2:
+        if s.shape[1] == 0:
+            raise ValueError(f"scores must have at least one class, got shape {s.shape}")
+        pred = s.argmax(axis=1)
+        num_classes = s.shape[1]
+    elif s.ndim == 1:
+        pred = s
+        num_classes = None
+    else:
+        raise ValueError(f"probs_or_pred must be (N, C) scores or (N,) predictions, got shape {s.shape}")
+    if pred.shape[0] == 0:
+        raise ValueError("accuracy of zero samples is undefined")
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != pred.shape[0]:
+        raise ValueError(f"labels must be 1-D with {pred.shape[0]} entries, got shape {y.shape}")
+    if num_classes is not None:
+        y = _check_labels(y, pred.shape[0], num_classes)
+    return float(np.mean(pred == y))
+
+
+def per_class_accuracy(pred: Any, labels: Any, num_classes: int) -> np.ndarray:
+    """Accuracy of each class as a fraction; NaN for a class with no test sample (undefined, not 0)."""
+    if int(num_classes) != num_classes or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    num_classes = int(num_classes)
+    p = np.asarray(pred)
+    if p.ndim != 1:
+        raise ValueError(f"pred must be a 1-D array of class ids, got shape {p.shape}")
+    y = _check_labels(labels, p.shape[0], num_classes)
+    total = np.bincount(y, minlength=num_classes).astype(np.float64)
+    hits = np.bincount(y[p == y], minlength=num_classes).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, hits / np.maximum(total, 1), np.nan)
+
+
+# ---------------------------------------------------------------- class groups
+
+
+def shot_groups(train_counts: Any, many: int = 100, few: int = 20) -> dict[str, np.ndarray]:
+    """Standard many/medium/few-shot class groups from training counts n_c.
+
+    many: n_c > many; medium: few <= n_c <= many; few: n_c < few. With the defaults a class
+    with exactly 100 images is medium and one with exactly 20 is medium too.
+    """
+    if few > many:
+        raise ValueError(f"few threshold ({few}) must not exceed many threshold ({many})")
+    n = _check_counts(train_counts)
+    return {
+        "many": np.flatnonzero(n > many),
+        "medium": np.flatnonzero((n >= few) & (n <= many)),
+        "few": np.flatnonzero(n < few),
+    }
+
+
+def thirds_groups(num_classes: int) -> dict[str, np.ndarray]:
+    """Equal thirds by class index (class 0 is the head), the grouping of the authors' code.
+
+    When C is not divisible by 3 the sizes differ by at most one and the earlier groups take
+    the extra classes: C=10 gives 4/3/3 (head 0-3, medium 4-6, tail 7-9), C=100 gives 34/33/33.
+    """
+    if int(num_classes) != num_classes or num_classes < 3:
+        raise ValueError(f"thirds_groups needs an integer num_classes >= 3, got {num_classes!r}")
+    head, medium, tail = np.array_split(np.arange(int(num_classes)), 3)
+    return {"head": head, "medium": medium, "tail": tail}
+
+
+def shot_accuracy(per_class_acc: Any, groups: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """Mean per-class accuracy within each group; None for a group with no class (or no tested class)."""
+    acc = np.asarray(per_class_acc, dtype=np.float64)
+    if acc.ndim != 1:
+        raise ValueError(f"per_class_acc must be 1-D, got shape {acc.shape}")
+    out: dict[str, float | None] = {}
+    for name, ids in groups.items():
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= acc.size):
+            raise ValueError(f"group {name!r} has class id {int(ids.max())} outside [0, {acc.size})")
+        vals = acc[ids]
+        vals = vals[~np.isnan(vals)]
+        out[name] = float(vals.mean()) if vals.size else None
+    return out
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def calibration_bins(confidence: Any, correct: Any, n_bins: int = 15) -> dict[str, Any]:
+    """Equal-width reliability bins over [0, 1]; bin k holds confidences in (b_{k-1}, b_k].
+
+    A confidence exactly 0 has no half-open bin and is put in the first one. Returns counts,
+    accuracy and mean confidence per bin (NaN where a bin is empty) and the n_bins+1 edges.
+    """
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    n_bins = int(n_bins)
+    conf = np.asarray(confidence, dtype=np.float64)
+    ok = np.asarray(correct)
+    if conf.ndim != 1 or conf.size == 0:
+        raise ValueError(f"confidence must be a non-empty 1-D array, got shape {conf.shape}")
+    if ok.shape != conf.shape:
+        raise ValueError(f"correct has shape {ok.shape} but confidence has shape {conf.shape}")
+    bad = ~np.isfinite(conf) | (conf < 0) | (conf > 1)
+    if bad.any():
+        raise ValueError(f"confidence must lie in [0, 1]; got {conf[bad][0].item()!r} at index {int(np.flatnonzero(bad)[0])}")
+    if not np.all((ok == 0) | (ok == 1)):
+        raise ValueError(f"correct must be boolean or 0/1, got {ok[(ok != 0) & (ok != 1)][0].item()!r}")
+    ok = ok.astype(np.float64)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # side="left": a value equal to edges[k] gets index k, so bin k-1, i.e. (b_{k-1}, b_k].
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    counts = np.bincount(idx, minlength=n_bins)
+    sum_ok = np.bincount(idx, weights=ok, minlength=n_bins)
+    sum_conf = np.bincount(idx, weights=conf, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(counts > 0, sum_ok / np.maximum(counts, 1), np.nan)
+        mean_conf = np.where(counts > 0, sum_conf / np.maximum(counts, 1), np.nan)
+    return {"n_bins": n_bins, "counts": counts, "acc": acc, "conf": mean_conf, "edges": edges}
+
+
+def _bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """counts, acc, conf from a bins dict (numpy with NaN, or JSON with None for empty bins)."""
+    for key in ("counts", "acc", "conf"):
+        if key not in bins:
+            raise ValueError(f"bins dict lacks {key!r}; got keys {sorted(bins)}")
+    counts = np.asarray(bins["counts"], dtype=np.float64)
+    acc = np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64)
+    conf = np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64)
+    if not counts.shape == acc.shape == conf.shape or counts.ndim != 1:
+        raise ValueError(f"bins counts/acc/conf shapes differ: {counts.shape}, {acc.shape}, {conf.shape}")
+    if counts.sum() <= 0:
+        raise ValueError("bins hold no sample; ECE/MCE are undefined")
+    return counts, acc, conf
+
+
+def ece(bins: dict[str, Any]) -> float:
+    """Expected calibration error, a fraction: sum_k |B_k|/N * |acc_k - conf_k| (empty bins add 0)."""
+    counts, acc, conf = _bin_arrays(bins)
+    full = counts > 0
+    return float(np.sum(counts[full] / counts.sum() * np.abs(acc[full] - conf[full])))
+
+
+def mce(bins: dict[str, Any]) -> float:
+    """Maximum calibration error, a fraction: max over non-empty bins of |acc_k - conf_k|."""
+    counts, acc, conf = _bin_arrays(bins)
+    full = counts > 0
+    return float(np.max(np.abs(acc[full] - conf[full])))
+
+
+def nll(probs: Any, labels: Any) -> float:
+    """Mean negative log-likelihood of the true class, nats; p_y is clipped below at 1e-12 so a
+    confident miss costs about 27.6 instead of infinity."""
+    p = _check_probs(probs)
+    y = _check_labels(labels, p.shape[0], p.shape[1])
+    return float(np.mean(-np.log(np.maximum(p[np.arange(p.shape[0]), y], NLL_EPS))))
+
+
+def brier(probs: Any, labels: Any) -> float:
+    """Multi-class Brier score: mean over samples of sum_c (p_c - onehot_c)^2, in [0, 2] (not divided by C)."""
+    p = _check_probs(probs)
+    y = _check_labels(labels, p.shape[0], p.shape[1])
+    onehot = np.zeros_like(p)
+    onehot[np.arange(p.shape[0]), y] = 1.0
+    return float(np.mean(np.sum((p - onehot) ** 2, axis=1)))
+
+
+# ---------------------------------------------------------------- metrics.json
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100.0 * float(x)
+
+
+def _json_list(a: np.ndarray, scale: float = 1.0) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) * scale for v in np.asarray(a, dtype=np.float64)]
+
+
+def compute_metrics(
+    probs: Any,
+    labels: Any,
+    train_counts: Any,
+    many: int = 100,
+    few: int = 20,
+    n_bins: int = 15,
+) -> dict[str, Any]:
+    """All metrics of one evaluation, JSON-ready (plain floats, lists, None for undefined).
+
+    Percent: top1_acc, top1_err, many/medium/few_acc, thirds_*_acc, per_class_acc, ece, mce.
+    Raw: nll (nats), brier (0..2). Reliability bins (acc, conf, edges) are fractions, so a
+    reliability diagram can be drawn from metrics.json alone.
+    """
+    p = _check_probs(probs)
+    y = _check_labels(labels, p.shape[0], p.shape[1])
+    counts = _check_counts(train_counts)
+    num_classes = p.shape[1]
+    if counts.size != num_classes:
+        raise ValueError(f"train_counts has {counts.size} classes but probs has {num_classes}")
+    pred = p.argmax(axis=1)
+    top1 = float(np.mean(pred == y))
+    pca = per_class_accuracy(pred, y, num_classes)
+    standard = shot_groups(counts, many=many, few=few)
+    shots = shot_accuracy(pca, standard)
+    out: dict[str, Any] = {
+        "num_samples": int(p.shape[0]),
+        "num_classes": int(num_classes),
+        "top1_acc": 100.0 * top1,
+        "top1_err": 100.0 * (1.0 - top1),
+        "many_acc": _pct(shots["many"]),
+        "medium_acc": _pct(shots["medium"]),
+        "few_acc": _pct(shots["few"]),
+        "n_classes_many": int(standard["many"].size),
+        "n_classes_medium": int(standard["medium"].size),
+        "n_classes_few": int(standard["few"].size),
+        "shot_thresholds": {"many": int(many), "few": int(few), "rule": "many: n > many; medium: few <= n <= many; few: n < few"},
+        "per_class_acc": _json_list(pca, 100.0),
+    }
+    if num_classes >= 3:
+        thirds = thirds_groups(num_classes)
+        tacc = shot_accuracy(pca, thirds)
+        for name in ("head", "medium", "tail"):
+            out[f"thirds_{name}_acc"] = _pct(tacc[name])
+            out[f"n_classes_thirds_{name}"] = int(thirds[name].size)
+    bins = calibration_bins(p.max(axis=1), pred == y, n_bins=n_bins)
+    out.update(
+        {
+            "ece": 100.0 * ece(bins),
+            "mce": 100.0 * mce(bins),
+            "nll": nll(p, y),
+            "brier": brier(p, y),
+            "ece_bins": {"n_bins": int(n_bins), "convention": BIN_CONVENTION},
+            "reliability": {
+                "n_bins": int(n_bins),
+                "counts": [int(c) for c in bins["counts"]],
+                "acc": _json_list(bins["acc"]),
+                "conf": _json_list(bins["conf"]),
+                "edges": [float(e) for e in bins["edges"]],
+                "units": "fraction",
+            },
+            "units": {
+                "percent": ["top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "thirds_*_acc", "per_class_acc", "ece", "mce"],
+                "raw": ["nll (nats)", "brier (sum over classes, 0..2)", "reliability (fractions)"],
+            },
+        }
+    )
+    return out
