@@ -197,7 +197,7 @@ def calibration_bins(confidence: Any, correct: Any, n_bins: int = 15) -> dict[st
     return {"n_bins": n_bins, "counts": counts, "acc": acc, "conf": mean_conf, "edges": edges}
 
 
-def _bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """counts, acc, conf from a bins dict (numpy with NaN, or JSON with None for empty bins)."""
     for key in ("counts", "acc", "conf"):
         if key not in bins:
@@ -214,14 +214,14 @@ def _bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def ece(bins: dict[str, Any]) -> float:
     """Expected calibration error, a fraction: sum_k |B_k|/N * |acc_k - conf_k| (empty bins add 0)."""
-    counts, acc, conf = _bin_arrays(bins)
+    counts, acc, conf = bin_arrays(bins)
     full = counts > 0
     return float(np.sum(counts[full] / counts.sum() * np.abs(acc[full] - conf[full])))
 
 
 def mce(bins: dict[str, Any]) -> float:
     """Maximum calibration error, a fraction: max over non-empty bins of |acc_k - conf_k|."""
-    counts, acc, conf = _bin_arrays(bins)
+    counts, acc, conf = bin_arrays(bins)
     full = counts > 0
     return float(np.max(np.abs(acc[full] - conf[full])))
 
