@@ -266,7 +266,8 @@ def compute_metrics(
 
     Percent: top1_acc, top1_err, many/medium/few_acc, thirds_*_acc, per_class_acc, ece, mce.
     Raw: nll (nats), brier (0..2). Reliability bins (acc, conf, edges) are fractions, so a
-    reliability diagram can be drawn from metrics.json alone.
+    reliability diagram can be drawn from metrics.json alone. The thirds_* keys are present
+    only when C >= 3.
     """
     p = _check_probs(probs)
     y = _check_labels(labels, p.shape[0], p.shape[1])
