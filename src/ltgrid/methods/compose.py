@@ -34,7 +34,7 @@ DEFAULT_PARTS: dict[str, dict[str, Any]] = {
     "mixing": {"name": "none"},
     "sampler": {"name": "instance"},
 }
-SPEC_KEYS = (*PART_REGISTRIES, "schedule", "stage2")
+SPEC_KEYS = (*PART_REGISTRIES, "schedule", "stage2", "description")  # description: prose, ignored
 
 
 @dataclass

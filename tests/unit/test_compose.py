@@ -1,0 +1,117 @@
+"""Composition: build/validate by name, schedules, stage 2, and the docs gallery entries."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from ltgrid.methods import MixedBatch, Schedule, Stage2Spec, build_method, tau_normalize, validate_method
+
+COUNTS = torch.tensor([100.0, 10.0, 1.0])
+GALLERY = Path(__file__).resolve().parents[2] / "docs" / "methods.md"
+
+
+def gallery() -> dict:
+    blocks = re.findall(r"```yaml\n(.*?)```", GALLERY.read_text(), flags=re.S)
+    return yaml.safe_load(blocks[-1])
+
+
+def test_defaults_are_ce_unmixed_instance() -> None:
+    method = build_method("ce", {}, COUNTS)
+    assert type(method.loss).__name__ == "CrossEntropy" and method.stage2 is None
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
+    mb = method.mix(x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(mb.x, x) and not method.needs_normed_classifier
+
+
+def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
+    entries = gallery()
+    expected = {"ce", "focal", "cb_focal", "ldam_drw", "la", "balanced_softmax", "bayias", "mixup",
+                "remix", "unimix", "unimix_bayias", "crt", "tau_norm"}
+    assert expected <= set(entries)
+    g = torch.Generator().manual_seed(0)
+    for name, spec in entries.items():
+        validate_method(name, spec)
+        method = build_method(name, spec, COUNTS).to("cpu")
+        assert method.needs_normed_classifier == (spec["loss"]["name"] == "ldam")
+        method.start_epoch(0, 2)
+        labels = torch.tensor([0] * 10 + [1] * 3 + [2])
+        idx = method.sampler.epoch_indices(labels, 0, 2, g)
+        x, y = torch.randn(len(idx), 5), labels[idx]
+        w = torch.zeros(5, 3, requires_grad=True)
+        batch = method.mix(x, y, g)
+        loss = method.loss_value(batch.x @ w, batch)
+        loss.backward()
+        assert torch.isfinite(loss) and w.grad is not None, name
+        assert method.eval_logits(x @ w.detach()).shape == (len(idx), 3)
+
+
+def test_mix_off_last_stops_mixing_for_the_last_epochs() -> None:
+    spec = {"mixing": {"name": "unimix", "alpha": 1.0, "tau": 0.0}, "schedule": {"mix_off_last": 2}}
+    method = build_method("unimix", spec, COUNTS)
+    x, y = torch.randn(16, 3), torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(1))
+    mixed = []
+    for epoch in range(5):
+        method.start_epoch(epoch, 5)
+        mb = method.mix(x, y, torch.Generator().manual_seed(epoch))
+        mixed.append(not torch.equal(mb.x, x))
+    assert mixed == [True, True, True, False, False]
+    assert Schedule(mix_off_last=0).mixing_active(4, 5)
+
+
+def test_mixed_batch_loss_weights_y_a_by_lam() -> None:
+    method = build_method("ce", {}, COUNTS)
+    z = torch.tensor([[1.0, 0.0, 0.0]])
+    ce = lambda c: -torch.log_softmax(z, 1)[0, c]  # noqa: E731
+    got = method.loss_value(z, MixedBatch(z, torch.tensor([0]), torch.tensor([2]), torch.tensor([0.25])))
+    assert got.item() == pytest.approx((0.25 * ce(0) + 0.75 * ce(2)).item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ({"loss": {"name": "nosuch"}}, ["'m'", "loss.name", "'nosuch'"]),
+        ({"loss": {"name": "focal", "gama": 2}}, ["'m'", "loss 'focal'", "'gama'"]),
+        ({"loss": {"name": "ce", "weighting": "inverse"}}, ["'m'", "loss 'ce'", "'inverse'"]),
+        ({"loss": {"name": "ce", "drw_epoch": -1, "weighting": "class_balanced"}}, ["'m'", "drw_epoch", "-1"]),
+        ({"mixing": {"name": "unimix", "kappa": 3}}, ["'m'", "mixing 'unimix'", "'kappa'"]),
+        ({"mixing": {"alpha": 1.0}}, ["'m'", "mixing has no 'name'"]),
+        ({"sampler": {"name": "balanced"}}, ["'m'", "sampler.name", "'balanced'"]),
+        ({"sampler": {"name": "instance", "class_counts": [1, 2]}}, ["'m'", "'class_counts'"]),
+        ({"schedule": {"mix_off": 3}}, ["'m'", "schedule", "mix_off"]),
+        ({"schedule": {"mix_off_last": -2}}, ["'m'", "mix_off_last", "-2"]),
+        ({"stage2": {"kind": "lws"}}, ["'m'", "stage2.kind", "'lws'"]),
+        ({"stage2": {"kind": "crt", "epoch": 5}}, ["'m'", "stage2", "'epoch'"]),
+        ({"stage2": {"kind": "crt", "sampler": {"name": "nosuch"}}}, ["'m'", "stage2.sampler.name", "'nosuch'"]),
+        ({"losses": {"name": "ce"}}, ["'m'", "'losses'"]),
+    ],
+)
+def test_validate_method_names_the_method_part_and_bad_value(spec: dict, fragments: list[str]) -> None:
+    with pytest.raises(ValueError) as info:
+        validate_method("m", spec)
+    for fragment in fragments:
+        assert fragment in str(info.value), (fragment, str(info.value))
+
+
+def test_tau_normalize_by_hand() -> None:
+    w = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    assert torch.allclose(tau_normalize(w, 1.0), torch.tensor([[0.6, 0.8], [0.0, 1.0]]))
+    assert torch.equal(tau_normalize(w, 0.0), w)
+    assert torch.allclose(tau_normalize(w, 0.5), w / torch.tensor([[5.0**0.5], [2.0**0.5]]))
+    with pytest.raises(ValueError, match="-1"):
+        tau_normalize(w, -1)
+
+
+def test_stage2_spec_defaults_and_errors() -> None:
+    spec = Stage2Spec.from_dict({"kind": "crt"})
+    assert spec.sampler == {"name": "class_balanced"} and spec.epochs == 10 and spec.lr == 0.1
+    with pytest.raises(ValueError, match="'kind'"):
+        Stage2Spec.from_dict({"epochs": 3})
+    with pytest.raises(ValueError, match="stage2.lr"):
+        Stage2Spec.from_dict({"kind": "crt", "lr": 0})
+    with pytest.raises(ValueError, match="'q'"):
+        Stage2Spec.from_dict({"kind": "crt", "sampler": {"name": "square_root", "q": 1}})
