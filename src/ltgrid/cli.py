@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
     s.set_defaults(func=_validate)
 
-    s = sub.add_parser("prepare", help="build a dataset's arrays.npz from its source params")
+    s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
     s.add_argument("--source", required=True, help="the dataset's `source` params as JSON")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_prepare)

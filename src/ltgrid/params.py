@@ -71,8 +71,8 @@ def dataset_methods(config: dict[str, Any], dataset: str) -> list[str]:
 
 
 def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
-    """The method's library entry with the dataset's overrides merged in."""
-    spec = config["method_library"][method]
+    """The method's library entry with the dataset's overrides merged in (its parts only)."""
+    spec = {k: v for k, v in config["method_library"][method].items() if k != "description"}
     override = (config["datasets"][dataset].get("method_overrides") or {}).get(method, {})
     return deep_merge(spec, override)
 

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ltgrid.data.arrays import load_arrays
-from ltgrid.data.feed import InMemoryFeed
+from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
 from ltgrid.methods import build_method
@@ -110,14 +109,13 @@ def train_cell(
     seed_everything(cell["seed"], deterministic)
     device = pick_device()
 
-    ds = load_arrays(data_path)
     split = read_split(split_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
-    feed = InMemoryFeed(ds, split, device, recipe.get("augment"), channels_last=channels_last)
+    feed = build_feed(str(data_path), split, device, recipe, channels_last)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
     model = build_model(
-        cell["model"], feed.num_classes, feed.in_channels, normed_classifier=getattr(method, "needs_normed_classifier", False)
+        cell["model"], feed.num_classes, feed.in_channels, normed_classifier=method.needs_normed_classifier
     ).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -1,9 +1,9 @@
-# Raw data -> arrays.npz per dataset -> long-tailed split index files.
+# Raw data -> dataset.npz per dataset -> long-tailed split index files.
 
 
 rule prepare_dataset:
     output:
-        "data/raw/{dataset}/arrays.npz",
+        "data/raw/{dataset}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
     log:
@@ -14,7 +14,7 @@ rule prepare_dataset:
 
 rule split:
     input:
-        "data/raw/{dataset}/arrays.npz",
+        "data/raw/{dataset}/dataset.npz",
     output:
         "data/splits/{dataset}/rho{rho}_split{split}.json",
     params:

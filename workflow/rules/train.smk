@@ -14,7 +14,7 @@ rule tracking_store:
 
 rule train:
     input:
-        data="data/raw/{dataset}/arrays.npz",
+        data="data/raw/{dataset}/dataset.npz",
         split="data/splits/{dataset}/rho{rho}_split{split}.json",
         tracking=f"{RUNS}/tracking.json",
     output:

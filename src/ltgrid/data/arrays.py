@@ -1,4 +1,4 @@
-"""The on-disk form of an in-memory image dataset: one `arrays.npz` per dataset.
+"""The on-disk form of an in-memory image dataset: one `dataset.npz` per dataset.
 
 train_x/test_x are uint8 (N, H, W, C); train_y/test_y int64; `classes` the class names
 in label order. Every source (embedded digits, CIFAR archives, image folders) writes it.
@@ -53,6 +53,7 @@ def save_arrays(path: str | Path, ds: ArrayDataset) -> None:
                 test_x=ds.test_x,
                 test_y=ds.test_y.astype(np.int64),
                 classes=np.array(ds.classes),
+                format=np.array("arrays"),
             )
 
 

@@ -3,7 +3,9 @@
 `InMemoryFeed` keeps a small dataset on the device as uint8 (N, C, H, W) and augments whole
 batches there. The trainer only uses the interface: `num_classes`, `in_channels`,
 `train_labels` (CPU LongTensor), `train_batch(positions, generator)` and
-`eval_batches(which, batch_size)` with which in {"test", "val"}.
+`eval_batches(which, batch_size)` with which in {"test", "val"}, `eval_sets` (names present)
+and `eval_labels(which)`. A prepared dataset file says its `format`; `build_feed` picks the
+feed registered for it, so a dataset too large for memory (image lists) plugs in here.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ltgrid.data.arrays import ArrayDataset
+from ltgrid.data.arrays import ArrayDataset, load_arrays
 from ltgrid.data.augment import normalize, random_crop, random_hflip
+from ltgrid.registry import Registry
+
+FEEDS: Registry[Any] = Registry("dataset format")
 
 
 class InMemoryFeed:
@@ -68,3 +73,18 @@ class InMemoryFeed:
         x, y = self.eval_sets[which]
         for start in range(0, len(y), batch_size):
             yield self._finish(x[start : start + batch_size]), y[start : start + batch_size]
+
+
+@FEEDS.register("arrays")
+def _arrays_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> InMemoryFeed:
+    return InMemoryFeed(load_arrays(path), split, device, recipe.get("augment"), channels_last=channels_last)
+
+
+def dataset_format(path: str) -> str:
+    """The `format` a prepared dataset file declares ("arrays" when it predates the field)."""
+    with np.load(path, allow_pickle=False) as z:
+        return str(z["format"]) if "format" in z.files else "arrays"
+
+
+def build_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> Any:
+    return FEEDS.build(dataset_format(path), path=path, split=split, device=device, recipe=recipe, channels_last=channels_last)
