@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
+from ltgrid.data.cifar import cifar10_source, cifar100_source
 from ltgrid.data.digits import digits_arrays
+from ltgrid.data.imagefolder import image_folder_archive_source
 from ltgrid.registry import Registry
 
 # A source builder takes its params (minus `kind`) and a scratch folder for downloads,
@@ -23,6 +25,11 @@ SOURCES: Registry[ArrayDataset] = Registry("data source")
 @SOURCES.register("sklearn_digits")
 def _digits(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
     return digits_arrays(test_per_class=test_per_class, seed=seed)
+
+
+SOURCES.register("cifar10")(cifar10_source)
+SOURCES.register("cifar100")(cifar100_source)
+SOURCES.register("image_folder_archive")(image_folder_archive_source)
 
 
 def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDataset:

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Iterator
 
 _CHUNK = 1 << 20
@@ -162,32 +162,37 @@ def fetch(
     return dest
 
 
-def _member_problem(member: tarfile.TarInfo, links: set[PurePosixPath]) -> str | None:
-    """Why `member` may not be extracted, or None when it stays inside the target."""
-    name = PurePosixPath(member.name)
-    if name.is_absolute() or re.match(r"^[A-Za-z]:", member.name):
-        return "has an absolute path"
-    parts = [p for p in name.parts if p not in ("", ".")]
-    depth = 0
+def _parts(name: str) -> tuple[str, ...]:
+    """A member or link name split on '/', without empty and '.' parts (plain strings: fast)."""
+    return tuple(p for p in name.split("/") if p not in ("", "."))
+
+
+def _climbs_out(parts: tuple[str, ...], depth: int = 0) -> bool:
     for part in parts:
         depth += -1 if part == ".." else 1
         if depth < 0:
-            return "climbs out of the target folder with '..'"
-    if any(PurePosixPath(*parts[:i]) in links for i in range(1, len(parts))):
+            return True
+    return False
+
+
+def _member_problem(member: tarfile.TarInfo, links: set[tuple[str, ...]]) -> str | None:
+    """Why `member` may not be extracted, or None when it stays inside the target."""
+    name = member.name
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        return "has an absolute path"
+    parts = _parts(name)
+    if _climbs_out(parts):
+        return "climbs out of the target folder with '..'"
+    if links and any(parts[:i] in links for i in range(1, len(parts))):
         return "passes through a link from the same archive"
     if member.issym() or member.islnk():
-        link = PurePosixPath(member.linkname)
-        if link.is_absolute():
+        if member.linkname.startswith("/") or re.match(r"[A-Za-z]:", member.linkname):
             return f"links to the absolute path {member.linkname!r}"
-        base = list(parts[:-1]) if member.issym() else []
-        depth = len(base)
-        for part in link.parts:
-            if part in ("", "."):
-                continue
-            depth += -1 if part == ".." else 1
-            if depth < 0:
-                return f"links outside the target folder ({member.linkname!r})"
-        links.add(PurePosixPath(*parts))
+        # a symlink resolves from its own folder, a hard link from the archive root
+        start = len(parts) - 1 if member.issym() else 0
+        if _climbs_out(_parts(member.linkname), depth=start):
+            return f"links outside the target folder ({member.linkname!r})"
+        links.add(parts)
         return None
     if not (member.isfile() or member.isdir()):
         return "is a device, fifo or other special file"
@@ -199,7 +204,7 @@ def checked_members(tf: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarI
 
     Corrupt or truncated archives surface here as a SourceError naming the archive.
     """
-    links: set[PurePosixPath] = set()
+    links: set[tuple[str, ...]] = set()
     try:
         for member in tf:
             problem = _member_problem(member, links)
