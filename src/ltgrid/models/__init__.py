@@ -5,11 +5,16 @@ from __future__ import annotations
 from torch import nn
 
 from ltgrid.models.base import Classifier, NormedLinear
+from ltgrid.models.resnet_cifar import ResNetCifar, resnet20, resnet32, resnet44, resnet56
 from ltgrid.models.small import DigitsCNN
 from ltgrid.registry import Registry
 
 MODELS: Registry[Classifier] = Registry("model")
 MODELS.register("digits_cnn")(DigitsCNN)
+MODELS.register("resnet20")(resnet20)
+MODELS.register("resnet32")(resnet32)
+MODELS.register("resnet44")(resnet44)
+MODELS.register("resnet56")(resnet56)
 
 
 def build_model(name: str, num_classes: int, in_channels: int, normed_classifier: bool = False) -> Classifier:
@@ -20,4 +25,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "Classifier", "NormedLinear", "build_model", "count_parameters"]
+__all__ = ["MODELS", "Classifier", "NormedLinear", "ResNetCifar", "build_model", "count_parameters"]
