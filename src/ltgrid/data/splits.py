@@ -34,6 +34,8 @@ def make_split(
 ) -> dict[str, Any]:
     """Return {"counts", "train_indices", "val_indices", ...} for one (dataset, rho, seed)."""
     train_y = np.asarray(train_y)
+    if val_per_class < 0:
+        raise ValueError(f"val_per_class must be >= 0, got {val_per_class}")
     num_classes = int(train_y.max()) + 1
     available = np.bincount(train_y, minlength=num_classes)
     n_max = int(available[0]) if n_max is None else int(n_max)
@@ -51,7 +53,8 @@ def make_split(
             if len(left) < val_per_class:
                 raise ValueError(
                     f"val_per_class={val_per_class}: class {c} has only {len(left)} images left out of the "
-                    f"LT split (n_max={n_max}); lower val_per_class or n_max"
+                    f"LT split (n_max={n_max}); lower val_per_class or n_max (class 0 keeps n_max images, "
+                    f"so n_max can be at most {int(available[0]) - val_per_class})"
                 )
             val.append(left[-val_per_class:])
     return {
