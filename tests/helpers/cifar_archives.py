@@ -57,7 +57,8 @@ def make_cifar10_archive(path: Path, train_per_class: int = 3, test_per_class: i
     train_x, test_x = _images(rng, train_y), _images(rng, test_y)
     chunks = np.array_split(np.arange(len(train_y)), 5)
     with tarfile.open(path, "w:gz") as tf:
-        _add_pickle(tf, "cifar-10-batches-py/batches.meta", {b"label_names": names, b"num_cases_per_batch": len(chunks[0]), b"num_vis": 3072})
+        meta = {b"label_names": names, b"num_cases_per_batch": len(chunks[0]), b"num_vis": 3072}
+        _add_pickle(tf, "cifar-10-batches-py/batches.meta", meta)
         for i, idx in enumerate(chunks, start=1):
             _add_pickle(
                 tf,

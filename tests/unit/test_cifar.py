@@ -156,7 +156,9 @@ def test_image_folder_archive_errors(tmp_path: Path) -> None:
     archive = tmp_path / "imgs.tar.gz"
     make_image_folder_archive(archive, ["a", "b"])
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
-    build = lambda **kw: SOURCES.build("image_folder_archive", work_dir=tmp_path / "dl", path=str(archive), **kw)  # noqa: E731
+    def build(**kw):
+        return SOURCES.build("image_folder_archive", work_dir=tmp_path / "dl", path=str(archive), **kw)
+
     with pytest.raises(SourceError, match="class folder 'b'"):
         build(classes=["a"], sha256=sha)
     with pytest.raises(SourceError, match="no train images of class 'c'"):
@@ -173,7 +175,7 @@ def test_image_folder_archive_errors(tmp_path: Path) -> None:
     from PIL import Image
 
     Image.new("RGB", (32, 32)).save(png, format="PNG")
-    _archive_with(gappy, {"r/train/a/0000.png": png.getvalue(), "r/train/a/0002.png": png.getvalue(), "r/test/a/0000.png": png.getvalue()})
+    _archive_with(gappy, {name: png.getvalue() for name in ("r/train/a/0000.png", "r/train/a/0002.png", "r/test/a/0000.png")})
     sha = hashlib.sha256(gappy.read_bytes()).hexdigest()
     with pytest.raises(SourceError, match=r"train/a has gaps in its file numbers \(missing \[1\]"):
         SOURCES.build("image_folder_archive", work_dir=tmp_path / "g", path=str(gappy), classes=["a"], sha256=sha)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
+import os
 import socket
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,7 +104,9 @@ def test_fetch_unreachable_url(tmp_path: Path, closed_port: int) -> None:
     ("md5", "sha256", "match"),
     [(None, None, "needs an md5 or sha256"), ("abc", None, "'abc' is not 32 hex"), (None, "z" * 64, "is not 64 hex")],
 )
-def test_fetch_checksum_params_checked_first(tmp_path: Path, blob: Path, md5: str | None, sha256: str | None, match: str) -> None:
+def test_fetch_checksum_params_checked_first(
+    tmp_path: Path, blob: Path, md5: str | None, sha256: str | None, match: str
+) -> None:
     with pytest.raises(ValueError, match=match):
         fetch(blob, tmp_path / "a.bin", md5=md5, sha256=sha256)
 
@@ -174,3 +179,43 @@ def test_safe_extract_truncated_and_garbage(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="absent.tar does not exist"):
         safe_extract(tmp_path / "absent.tar", tmp_path / "out" / "x")
     assert not (tmp_path / "out").exists()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    payload = b""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        short = self.path.endswith("/short")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.payload)))
+        self.end_headers()
+        self.wfile.write(self.payload[: len(self.payload) // 2] if short else self.payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server(blob: Path):
+    _Handler.payload = blob.read_bytes()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_fetch_over_http(tmp_path: Path, blob: Path, server: str) -> None:
+    dest = fetch(f"{server}/blob.bin", tmp_path / "dl" / "a.bin", sha256=_sha256(blob))
+    assert dest.read_bytes() == blob.read_bytes()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask  # not the 0600 of a temporary file
+
+
+def test_fetch_http_connection_cut_short(tmp_path: Path, blob: Path, server: str) -> None:
+    cut = r"could not read http://127\.0\.0\.1:\d+/short: the connection ended after 128000 of 256000"
+    with pytest.raises(SourceError, match=cut):
+        fetch(f"{server}/short", tmp_path / "dl" / "a.bin", md5=_md5(blob))
+    assert not (tmp_path / "dl").exists()

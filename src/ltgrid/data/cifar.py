@@ -128,7 +128,9 @@ def read_cifar_folder(layout: CifarLayout, folder: Path) -> ArrayDataset:
     meta = _read_pickle(folder / layout.meta_file)
     names = meta.get(layout.names_key)
     if not isinstance(names, list) or len(names) != layout.num_classes:
-        raise SourceError(f"CIFAR meta file {layout.meta_file}: {layout.names_key!r} is not a list of {layout.num_classes} names")
+        raise SourceError(
+            f"CIFAR meta file {layout.meta_file}: {layout.names_key!r} is not a list of {layout.num_classes} names"
+        )
     classes = tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names)
     train_x, train_y = _read_batches(layout, folder, layout.train_files)
     test_x, test_y = _read_batches(layout, folder, layout.test_files)

@@ -56,16 +56,19 @@ def _collect(archive: Path, classes: tuple[str, ...]) -> dict[tuple[str, str], d
                 raise SourceError(f"archive {archive}: {member.name!r} is not <root>/<split>/<class>/<number>.<ext>")
             _, split, cls, fname = parts
             if cls not in known:
-                raise SourceError(f"archive {archive}: class folder {cls!r} ({member.name}) is not in classes {list(classes)}")
+                raise SourceError(
+                    f"archive {archive}: class folder {cls!r} ({member.name}) is not in classes {list(classes)}"
+                )
             stem = fname.split(".", 1)[0]
             if not stem.isdigit():
                 raise SourceError(f"archive {archive}: {member.name!r} has no file number (expected e.g. 0000.jpg)")
             fh = tf.extractfile(member)
             assert fh is not None  # a regular file always has contents
             slot = found[(split, cls)]
-            if int(stem) in slot:
-                raise SourceError(f"archive {archive}: {member.name!r} repeats number {int(stem)} of {slot[int(stem)][0]!r}")
-            slot[int(stem)] = (member.name, fh.read())
+            number = int(stem)
+            if number in slot:
+                raise SourceError(f"archive {archive}: {member.name!r} repeats number {number} of {slot[number][0]!r}")
+            slot[number] = (member.name, fh.read())
     if len(roots) > 1:
         raise SourceError(f"archive {archive} has several top-level folders {sorted(roots)}; expected one")
     return found

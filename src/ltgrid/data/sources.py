@@ -87,6 +87,14 @@ def _open_source(source: str, timeout: float) -> tuple[BinaryIO, str]:
     return open(path, "rb"), str(path)
 
 
+def _umask_mode(full: int) -> int:
+    """`full` (0o666 file, 0o777 folder) less the umask: temp files are created 0600/0700,
+    and a shared data folder needs the usual permissions once they are renamed into place."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return full & ~mask
+
+
 def _created_dirs(folder: Path) -> list[Path]:
     """Make `folder` (and parents); return the ones this call created, deepest first."""
     missing = []
@@ -146,12 +154,16 @@ def fetch(
                 raise SourceError(f"could not read {where} (after {size} bytes): {exc}") from exc
             out.flush()
             os.fsync(out.fileno())
+        announced = getattr(stream, "headers", {}).get("Content-Length")
+        if announced is not None and announced.isdigit() and int(announced) != size:
+            raise SourceError(f"could not read {where}: the connection ended after {size} of {announced} bytes")
         problem = _mismatch(wanted, {name: h.hexdigest() for name, h in hashes.items()})
         if problem:
             raise ChecksumError(
                 f"{where} ({size} bytes) failed verification for {dest.name}: {problem}. "
                 "The file is corrupt, truncated or not the one the params name; nothing was kept."
             )
+        os.chmod(tmp, _umask_mode(0o666))
         os.replace(tmp, dest)
     except BaseException:
         stream.close()
@@ -243,7 +255,7 @@ def safe_extract(tar_path: str | os.PathLike[str], target_dir: str | os.PathLike
                 raise UnsafeArchiveError(f"archive {archive}: {exc}; refusing to extract") from exc
             except (tarfile.ReadError, EOFError, zlib.error) as exc:
                 raise SourceError(f"archive {archive} is truncated or corrupt: {exc}") from exc
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, _umask_mode(0o777))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
