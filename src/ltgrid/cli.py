@@ -67,7 +67,10 @@ def _train(args: argparse.Namespace) -> int:
         from ltgrid.train import TrainingError, train_cell
 
         try:
-            train_cell(cell, args.data, args.split, args.out_dir, tracking_info, threads=args.threads)
+            train_cell(
+                cell, args.data, args.split, args.out_dir, tracking_info,
+                threads=args.threads, stage1_model=args.stage1_model,
+            )
         except TrainingError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -142,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--stage1-model", default=None, help="model.pt of the base cell (stage-2 methods)")
     s.set_defaults(func=_train)
 
     s = sub.add_parser("evaluate", help="metrics.json for one trained cell, logged to its MLflow run")

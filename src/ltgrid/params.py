@@ -77,6 +77,11 @@ def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, 
     return deep_merge(spec, override)
 
 
+def stage1_base(config: dict[str, Any], dataset: str, method: str) -> str | None:
+    """The method whose finished cell is this method's stage 1 (`stage2.base`), if any."""
+    return (method_spec(config, dataset, method).get("stage2") or {}).get("base")
+
+
 def _semantic_errors(config: dict[str, Any]) -> list[str]:
     from ltgrid.data import SOURCES
     from ltgrid.methods import validate_method
@@ -118,6 +123,12 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
                 validate_method(method, method_spec(config, ds_name, method))
             except (ValueError, TypeError, KeyError) as exc:
                 errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
+                continue
+            base = stage1_base(config, ds_name, method)
+            if base is not None and base not in library:
+                errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
+            elif base is not None and stage1_base(config, ds_name, base) is not None:
+                errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
     return errors
 
 
@@ -187,7 +198,16 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "method_spec": method_spec(config, cell.dataset, cell.method),
         "shots": {"many": shots.get("many", 100), "few": shots.get("few", 20)},
         "val_per_class": split.get("val_per_class", 0),
+        **base_fields(config, cell),
     }
+
+
+def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
+    """For a stage-2 method on a shared stage 1: the base method and its spec (a change reruns us)."""
+    base = stage1_base(config, cell.dataset, cell.method)
+    if base is None:
+        return {}
+    return {"base_method": base, "base_method_spec": method_spec(config, cell.dataset, base)}
 
 
 def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class CellRun:
 
     def __init__(self, uri: str, run_id: str) -> None:
         self.client = _client(uri)
+        self.uri = uri
         self.run_id = run_id
 
     @classmethod
@@ -83,6 +84,10 @@ class CellRun:
         client = _client(uri)
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(uri, run.info.run_id)
+
+    @property
+    def experiment_id(self) -> str:
+        return self.client.get_run(self.run_id).info.experiment_id
 
     def log_params(self, params: dict[str, Any]) -> None:
         from mlflow.entities import Param

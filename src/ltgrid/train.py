@@ -1,32 +1,43 @@
 """Train one cell: resolved recipe in, checkpoint + test predictions + run record out.
 
-Each epoch: the method's sampler orders the split, the feed augments batches on the
-device, the method mixes and scores them; then the model is evaluated on the test (and
-validation) images, the epoch is logged to MLflow and a checkpoint is written atomically,
-so a killed cell resumes where it stopped and continues the same MLflow run.
+A cell runs one or two stages. Stage 1 trains the whole network with the method's parts
+(sampler, mixing, loss, schedule). A method with `stage2` then re-trains the classifier on
+a frozen backbone (cRT) or rescales its weights (tau-normalisation); its stage 1 is either
+trained here or, with `stage2.base`, read from the base method's finished cell.
+
+Each epoch the sampler orders the split, the feed augments batches on the device, the
+method mixes and scores them; the model is evaluated on the test (and validation) images,
+the epoch is logged to MLflow and a checkpoint is written atomically, so a killed cell
+resumes where it stopped and continues the same MLflow run.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import Tensor, nn
 
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
-from ltgrid.methods import build_method
+from ltgrid.methods import Method, build_method
+from ltgrid.methods.samplers import SAMPLERS
+from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
 from ltgrid.optim import build_optimizer, lr_at, set_lr
 from ltgrid.tracking import CellRun, git_commit
 
 CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
 
 
 class TrainingError(RuntimeError):
@@ -58,7 +69,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, feed: Any, method: Any, which: str, batch_size: int) -> np.ndarray:
+def predict(model: nn.Module, feed: Any, method: Method, which: str, batch_size: int) -> np.ndarray:
     """Logits used for prediction (after any post-hoc adjustment) for a whole eval set."""
     model.eval()
     out = [method.eval_logits(model(x)).float().cpu() for x, _ in feed.eval_batches(which, batch_size)]
@@ -69,10 +80,9 @@ class Progress:
     """A progress bar on a terminal, one plain line per epoch in logs."""
 
     def __init__(self, total: int, start: int, label: str) -> None:
-        self.tty = sys.stderr.isatty()
         self.label = label
         self.bar = None
-        if self.tty:
+        if sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=start, desc=label, unit="epoch", leave=False)
@@ -90,6 +100,75 @@ class Progress:
             self.bar.close()
 
 
+@dataclass
+class Stage:
+    """One training stage: what is optimised, how batches are drawn, the lr per epoch."""
+
+    name: str
+    epochs: int
+    lr: Callable[[int], float]
+    sampler: Any
+    params: list[nn.Parameter]
+    forward: Callable[[Tensor], Tensor]
+    mixing: bool
+    prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
+
+
+def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
+    schedule = recipe.get("lr_schedule") or {}
+    base_lr = recipe["optimizer"]["lr"]
+    return Stage(
+        name="stage1",
+        epochs=recipe["epochs"],
+        lr=lambda e: lr_at(e, base_lr, schedule.get("warmup_epochs", 0), schedule.get("steps", [])),
+        sampler=method.sampler,
+        params=list(model.parameters()),
+        forward=model,
+        mixing=True,
+    )
+
+
+def stage_two(model: nn.Module, method: Method, counts: Tensor) -> Stage:
+    """cRT: a fresh classifier on frozen features, cosine lr; tau_norm: rescale weights, no epochs."""
+    spec = method.stage2
+    assert spec is not None
+    classifier = model.classifier
+
+    if spec.kind == "tau_norm":
+        def tau_norm() -> None:
+            with torch.no_grad():
+                classifier.weight.copy_(tau_normalize(classifier.weight, spec.tau))
+                if getattr(classifier, "bias", None) is not None:
+                    classifier.bias.zero_()
+
+        return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm)
+
+    sampler_kwargs = dict(spec.sampler)
+    sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
+
+    def frozen_forward(x: Tensor) -> Tensor:
+        model.eval()  # backbone statistics stay those of stage 1
+        with torch.no_grad():
+            feats = model.forward_features(x)
+        return classifier(feats)
+
+    def reset() -> None:
+        for module in classifier.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+
+    return Stage(
+        name="crt",
+        epochs=spec.epochs,
+        lr=lambda e: 0.5 * spec.lr * (1 + math.cos(math.pi * e / spec.epochs)),
+        sampler=sampler,
+        params=list(classifier.parameters()),
+        forward=frozen_forward,
+        mixing=False,
+        prepare=reset,
+    )
+
+
 def train_cell(
     cell: dict[str, Any],
     data_path: str | Path,
@@ -97,16 +176,16 @@ def train_cell(
     out_dir: str | Path,
     tracking: dict[str, str],
     threads: int | None = None,
+    stage1_model: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) one cell; write predictions.npz and run.json into out_dir."""
+    """Run (or resume) one cell; write predictions.npz, model.pt and run.json into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     recipe = cell["recipe"]
     label = cell_label(cell)
     if threads:
         torch.set_num_threads(threads)
-    deterministic = bool(recipe.get("deterministic", True))
-    seed_everything(cell["seed"], deterministic)
+    seed_everything(cell["seed"], bool(recipe.get("deterministic", True)))
     device = pick_device()
 
     split = read_split(split_path)
@@ -114,20 +193,26 @@ def train_cell(
     feed = build_feed(str(data_path), split, device, recipe, channels_last)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
-    model = build_model(
-        cell["model"], feed.num_classes, feed.in_channels, normed_classifier=method.needs_normed_classifier
-    ).to(device)
+    base_spec = cell.get("base_method_spec")
+    normed = build_method("base", base_spec, counts).needs_normed_classifier if base_spec else method.needs_normed_classifier
+    model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model.parameters(), recipe["optimizer"])
-    schedule = recipe.get("lr_schedule") or {}
-    epochs, batch_size = recipe["epochs"], recipe["batch_size"]
+
+    stages: list[Stage] = []
+    if stage1_model is not None:
+        model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
+    else:
+        stages.append(stage_one(model, method, recipe))
+    if method.stage2 is not None:
+        stages.append(stage_two(model, method, counts))
+    batch_size = recipe["batch_size"]
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
     ckpt_path = out_dir / CHECKPOINT
     state: dict[str, Any] = {
-        "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
+        "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
     }
     saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
     if saved is not None and saved.get("cell") != cell:
@@ -135,11 +220,10 @@ def train_cell(
         saved = None
     if saved is not None:
         model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
         generator.set_state(saved["generator"])
         torch.set_rng_state(saved["torch_rng"])
         state = saved["state"]
-        print(f"[{label}] resuming from epoch {state['epoch']}", file=sys.stderr, flush=True)
+        print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
     if state["run_id"] is None:
         run = CellRun.create(
@@ -155,97 +239,140 @@ def train_cell(
     else:
         run = CellRun(tracking["uri"], state["run_id"])
 
-    n_train = len(feed.train_labels)
-    progress = Progress(epochs, state["epoch"], label)
+    def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
+        save_checkpoint(ckpt_path, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "state": state, "cell": cell,
+        })
+
+    def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
+        for which in feed.eval_sets:
+            logits_np = predict(model, feed, method, which, 4 * batch_size)
+            acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
+            record[f"{which}_acc"] = acc
+            best = state["best"].get(which)
+            if track_best and (best is None or acc > best["acc"]):
+                test_logits = logits_np if which == "test" else predict(model, feed, method, "test", 4 * batch_size)
+                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": test_logits}
+
+    def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
+        step = len(state["history"])
+        state["history"].append(record)
+        run.log_metrics({k: v for k, v in record.items() if isinstance(v, float)}, step=step)
+        checkpoint(optimizer)
+        progress.update(record)
+
+    total = sum(max(s.epochs, 1) for s in stages)
+    progress = Progress(total, len(state["history"]), label)
     try:
-        for epoch in range(state["epoch"], epochs):
-            t0 = time.perf_counter()
-            lr = lr_at(epoch, recipe["optimizer"]["lr"], schedule.get("warmup_epochs", 0), schedule.get("steps", []))
-            set_lr(optimizer, lr)
-            method.start_epoch(epoch, epochs)
-            order = method.sampler.epoch_indices(feed.train_labels, epoch, epochs, generator)
-            model.train()
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-            seen = 0
-            for b, start in enumerate(range(0, len(order), batch_size)):
-                x, y = feed.train_batch(order[start : start + batch_size], generator)
-                batch = method.mix(x, y, generator)
-                logits = model(batch.x)
-                loss = method.loss_value(logits, batch)
-                if not torch.isfinite(loss):
-                    raise TrainingError(
-                        f"{label}: non-finite loss {loss.item()} at epoch {epoch}, batch {b} (lr {lr:g}); "
-                        "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach().double() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
-                seen += len(y)
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": float(loss_sum.item() / max(seen, 1)),
-                "train_acc": 100.0 * float(correct.item()) / max(seen, 1),
-            }
-            state["train_seconds"] += time.perf_counter() - t0
-            if (epoch + 1) % eval_every == 0 or epoch == epochs - 1:
-                for which in feed.eval_sets:
-                    logits_np = predict(model, feed, method, which, 4 * batch_size)
-                    acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
-                    record[f"{which}_acc"] = acc
-                    best = state["best"].get(which)
-                    if best is None or acc > best["acc"]:
-                        test_logits = logits_np if which == "test" else predict(model, feed, method, "test", 4 * batch_size)
-                        state["best"][which] = {"acc": acc, "epoch": epoch, "test_logits": test_logits}
-            state["history"].append(record)
-            state["epoch"] = epoch + 1
-            run.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch)
-            save_checkpoint(ckpt_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "state": state,
-                "cell": cell,
-            })
-            progress.update(record)
+        for index, stage in enumerate(stages):
+            if index < state["stage"]:
+                continue
+            last_stage = index == len(stages) - 1
+            optimizer = build_optimizer(stage.params, recipe["optimizer"]) if stage.params else None
+            if state["epoch"] == 0:
+                stage.prepare()
+                if last_stage:
+                    state["best"] = {}  # model selection among the final stage's epochs only
+            elif saved is not None and saved.get("optimizer") and optimizer is not None:
+                optimizer.load_state_dict(saved["optimizer"])
+            if stage.epochs == 0:
+                record: dict[str, Any] = {"stage": stage.name, "epoch": 0}
+                evaluate_epoch(record, last_stage)
+                state["stage"], state["epoch"] = index + 1, 0
+                finish_epoch(record, None)
+                continue
+            for epoch in range(state["epoch"], stage.epochs):
+                record = train_epoch(stage, epoch, optimizer, method, feed, generator, batch_size, label)
+                state["train_seconds"] += record.pop("seconds")
+                if (epoch + 1) % eval_every == 0 or epoch == stage.epochs - 1:
+                    evaluate_epoch(record, last_stage)
+                state["epoch"] = epoch + 1
+                if state["epoch"] == stage.epochs:
+                    state["stage"], state["epoch"] = index + 1, 0
+                finish_epoch(record, optimizer)
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(
             f"{label}: out of GPU memory (batch_size={batch_size}, model={cell['model']}); lower "
-            f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself "
-            "(LTGRID_SLOTS_PER_GPU=1)."
+            f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
         ) from None
     finally:
         progress.close()
+    record = write_outputs(out_dir, cell, label, model, feed, method, split, state, run, device, batch_size)
+    return record
 
-    final_test = predict(model, feed, method, "test", 4 * batch_size)
+
+def train_epoch(
+    stage: Stage, epoch: int, optimizer: torch.optim.Optimizer | None, method: Method, feed: Any,
+    generator: torch.Generator, batch_size: int, label: str,
+) -> dict[str, Any]:
+    """One pass over the stage's sampled order; returns the epoch's record (with its seconds)."""
+    t0 = time.perf_counter()
+    lr = stage.lr(epoch)
+    assert optimizer is not None
+    set_lr(optimizer, lr)
+    method.start_epoch(epoch, stage.epochs)
+    order = stage.sampler.epoch_indices(feed.train_labels, epoch, stage.epochs, generator)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    correct, seen = torch.zeros((), dtype=torch.int64), 0
+    if isinstance(stage.forward, nn.Module):
+        stage.forward.train()
+    for b, start in enumerate(range(0, len(order), batch_size)):
+        x, y = feed.train_batch(order[start : start + batch_size], generator)
+        batch = method.mix(x, y, generator) if stage.mixing else method.unmixed(x, y)
+        logits = stage.forward(batch.x)
+        loss = method.loss_value(logits, batch)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"{label}: non-finite loss {loss.item()} at {stage.name} epoch {epoch}, batch {b} (lr {lr:g}); "
+                "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach().double().cpu() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum().cpu()
+        seen += len(y)
+    return {
+        "stage": stage.name, "epoch": epoch, "lr": lr,
+        "train_loss": float(loss_sum.item() / max(seen, 1)),
+        "train_acc": 100.0 * float(correct.item()) / max(seen, 1),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def write_outputs(
+    out_dir: Path, cell: dict[str, Any], label: str, model: nn.Module, feed: Any, method: Method,
+    split: dict[str, Any], state: dict[str, Any], run: CellRun, device: torch.device, batch_size: int,
+) -> dict[str, Any]:
+    """predictions.npz, model.pt, then run.json last: a cell is finished once run.json exists."""
     arrays = {
         "test_labels": feed.eval_labels("test").numpy(),
         "train_counts": np.asarray(split["counts"], dtype=np.int64),
-        "test_logits_final": final_test,
+        "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
     for which, best in state["best"].items():
         arrays[f"test_logits_best_{which}"] = best["test_logits"]
     with atomic_path(out_dir / "predictions.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+    with atomic_path(out_dir / MODEL) as tmp:
+        torch.save(model.state_dict(), tmp)
     record = {
         "cell": cell,
         "label": label,
         "run_id": run.run_id,
-        "tracking_uri": tracking["uri"],
-        "experiment_id": tracking["experiment_id"],
+        "tracking_uri": run.uri,
+        "experiment_id": run.experiment_id,
         "device": str(device),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "train_seconds": state["train_seconds"],
         "history": state["history"],
         "best_epochs": {which: best["epoch"] for which, best in state["best"].items()},
-        "n_train": n_train,
+        "n_train": len(feed.train_labels),
     }
-    with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save(model.state_dict(), tmp)
     write_json(out_dir / "run.json", record)
     run.finish()
-    ckpt_path.unlink(missing_ok=True)
+    (out_dir / CHECKPOINT).unlink(missing_ok=True)
     return record

@@ -12,17 +12,29 @@ rule tracking_store:
         "python -m ltgrid init-tracking --config {params.config:q} --out {output} 2> {log}"
 
 
+def stage1_input(wc):
+    """A stage-2 method (cRT, tau-norm) on a shared stage 1 reads its base cell's model."""
+    base = ltparams.stage1_base(config, wc.dataset, wc.method)
+    if base is None:
+        return {}
+    cell = ltparams.Cell(wc.dataset, wc.rho, int(wc.split), base, int(wc.seed))
+    return {"stage1": f"{cell.path(GRID)}/model.pt"}
+
+
 rule train:
     input:
+        unpack(stage1_input),
         data="data/raw/{dataset}/dataset.npz",
         split="data/splits/{dataset}/rho{rho}_split{split}.json",
         tracking=f"{RUNS}/tracking.json",
     output:
         predictions=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/predictions.npz",
+        model=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/model.pt",
         run=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/run.json",
     params:
         cell=cell_json,
         out_dir=lambda wc, output: os.path.dirname(output.run),
+        stage1=lambda wc, input: f"--stage1-model {input.stage1}" if "stage1" in input.keys() else "",
     threads: 1
     resources:
         gpu=1,
@@ -30,7 +42,7 @@ rule train:
         f"results/logs/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}.train.log",
     shell:
         "python -m ltgrid train --cell {params.cell:q} --data {input.data} --split {input.split} "
-        "--tracking {input.tracking} --out-dir {params.out_dir} --threads {threads} 2> {log}"
+        "--tracking {input.tracking} --out-dir {params.out_dir} --threads {threads} {params.stage1} 2> {log}"
 
 
 rule evaluate:

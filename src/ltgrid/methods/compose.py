@@ -63,6 +63,9 @@ class Method:
             return MixedBatch.unmixed(x, y)
         return self.mixing(x, y, generator)
 
+    def unmixed(self, x: Tensor, y: Tensor) -> MixedBatch:
+        return MixedBatch.unmixed(x, y)
+
     def loss_value(self, logits: Tensor, batch: MixedBatch) -> Tensor:
         return mixed_loss(self.loss, logits, batch)
 

@@ -2,9 +2,12 @@
 
 Params spell it inside a method, e.g.::
 
-    stage2: {kind: crt, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
-    stage2: {kind: tau_norm, tau: 1.0}
+    stage2: {kind: crt, base: ce, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
+    stage2: {kind: tau_norm, base: ce, tau: 1.0}
 
+base: the method whose trained cell (same dataset, ratio, split and seed) is stage 1; the
+pipeline reads that cell's model.pt, so stage 1 is trained once and shared. Without a
+base, the cell trains its own stage 1 with the method's parts first.
 crt: freeze the stage-1 backbone, re-initialise the classifier and train it alone for
 `epochs` with `sampler` and learning rate `lr` (plain CE). tau_norm: no training; the
 classifier weights become `tau_normalize(W, tau)` and the bias is dropped (set to 0).
@@ -39,6 +42,7 @@ class Stage2Spec:
     """A validated stage-2 entry; `from_dict` names any bad key or value."""
 
     kind: str
+    base: str | None = None
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "class_balanced"})
     epochs: int = 10
     lr: float = 0.1
@@ -56,6 +60,8 @@ class Stage2Spec:
         problem = argument_problem(SAMPLERS.get(sampler_name), kwargs)
         if problem:
             raise ValueError(f"stage2.sampler {sampler_name!r}: {problem}")
+        if self.base is not None and (not isinstance(self.base, str) or not self.base):
+            raise ValueError(f"stage2.base must be a method name, got {self.base!r}")
         if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
             raise ValueError(f"stage2.epochs must be an integer >= 1, got {self.epochs!r}")
         if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool) or self.lr <= 0:
