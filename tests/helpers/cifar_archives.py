@@ -1,6 +1,7 @@
 """Builders of small archives in the official CIFAR formats (and hostile variants) for tests.
 
-The pickles mimic the official files: protocol 2, byte-string keys, `data` a uint8
+The pickles mimic the official files byte for byte in form: Python 2 protocol-2 pickles
+(str opcodes, numpy.core globals), byte-string keys, `data` a uint8
 (N, 3072) array of red/green/blue planes, labels a list of ints, classes interleaved
 across the batches. Each builder returns the arrays a correct reader must produce.
 """
@@ -8,7 +9,7 @@ across the batches. Each builder returns the arrays a correct reader must produc
 from __future__ import annotations
 
 import io
-import pickle
+import struct
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,8 +46,39 @@ def _add_bytes(tf: tarfile.TarFile, name: str, payload: bytes) -> None:
     tf.addfile(info, io.BytesIO(payload))
 
 
+def _py2_str(raw: bytes) -> bytes:
+    """A Python 2 `str` (SHORT_BINSTRING / BINSTRING opcode)."""
+    if len(raw) < 256:
+        return b"U" + bytes([len(raw)]) + raw
+    return b"T" + struct.pack("<i", len(raw)) + raw
+
+
+def _py2_value(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return _py2_str(value)
+    if isinstance(value, int):
+        return b"J" + struct.pack("<i", value)
+    if isinstance(value, list):
+        return b"](" + b"".join(_py2_value(v) for v in value) + b"e"
+    if isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim == 2:
+        # what numpy 1.x under Python 2 wrote: _reconstruct(ndarray, (0,), 'b') then
+        # BUILD with (1, shape, dtype('u1', False, True) + its state, False, raw bytes)
+        dtype = b"cnumpy\ndtype\n" + _py2_str(b"u1") + b"\x89\x88\x87R"
+        dtype += b"(K\x03" + _py2_str(b"|") + b"NNN" + b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        shape = b"".join(b"J" + struct.pack("<i", n) for n in value.shape) + b"\x86"
+        head = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2_str(b"b") + b"\x87R"
+        return head + b"(K\x01" + shape + dtype + b"\x89" + _py2_str(value.tobytes()) + b"tb"
+    raise TypeError(f"no Python 2 pickle form for {type(value).__name__}")
+
+
+def py2_pickle(obj: dict[bytes, object]) -> bytes:
+    """Pickle a dict the way the official CIFAR files were written (Python 2, protocol 2)."""
+    items = b"".join(_py2_str(k) + _py2_value(v) for k, v in obj.items())
+    return b"\x80\x02}(" + items + b"u."
+
+
 def _add_pickle(tf: tarfile.TarFile, name: str, obj: dict) -> None:
-    _add_bytes(tf, name, pickle.dumps(obj, protocol=2))
+    _add_bytes(tf, name, py2_pickle(obj))
 
 
 def make_cifar10_archive(path: Path, train_per_class: int = 3, test_per_class: int = 2, seed: int = 0) -> Expected:

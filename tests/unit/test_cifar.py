@@ -156,6 +156,7 @@ def test_image_folder_archive_errors(tmp_path: Path) -> None:
     archive = tmp_path / "imgs.tar.gz"
     make_image_folder_archive(archive, ["a", "b"])
     sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+
     def build(**kw):
         return SOURCES.build("image_folder_archive", work_dir=tmp_path / "dl", path=str(archive), **kw)
 

@@ -95,7 +95,7 @@ def _read_pickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             obj = _ArrayUnpickler(fh, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as exc:
         raise SourceError(f"CIFAR file {path.name} is not a readable CIFAR pickle: {exc}") from exc
     if not isinstance(obj, dict):
         raise SourceError(f"CIFAR file {path.name} holds a {type(obj).__name__}, expected a dict")

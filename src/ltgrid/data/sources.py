@@ -151,7 +151,7 @@ def fetch(
                     for h in hashes.values():
                         h.update(chunk)
             except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
-                raise SourceError(f"could not read {where} (after {size} bytes): {exc}") from exc
+                raise SourceError(f"could not fetch {where} into {dest} (after {size} bytes): {exc}") from exc
             out.flush()
             os.fsync(out.fileno())
         announced = getattr(stream, "headers", {}).get("Content-Length")
