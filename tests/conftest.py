@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COPY_IGNORE = shutil.ignore_patterns(
-    ".git", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "raw", "splits", ".dvc", ".whl", ".gl"
+    ".git", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "raw", "splits", "tmp", "cache",
+    ".whl", ".gl",
 )
 
 
@@ -28,3 +29,35 @@ def copy_project(dest: Path) -> Path:
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], cwd=dest, check=True
     )
     return dest
+
+
+def tiny_grid(grid: str = "tiny", epochs: int = 3, ratios: tuple[float, ...] = (10,), methods: list[str] | None = None) -> dict:
+    """The default digits grid cut down to a few epochs: a real pipeline run in about a minute."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
+    config["grid"] = grid
+    recipe = config["recipes"]["digits"]
+    recipe["epochs"] = epochs
+    recipe["lr_schedule"] = {"warmup_epochs": 1, "steps": [{"epoch": epochs - 1, "factor": 0.1}]}
+    config["datasets"]["digits"]["ratios"] = list(ratios)
+    if methods is not None:
+        config["methods"] = methods
+    return config
+
+
+def write_params(path: Path, config: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run(cmd: list[str], cwd: Path, timeout: int = 900, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a real command; on failure show its output (the test's only window into it)."""
+    import os
+
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc

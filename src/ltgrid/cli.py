@@ -43,14 +43,14 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _init_tracking(args: argparse.Namespace) -> int:
-    from ltgrid import params, tracking
+    from ltgrid import tracking
     from ltgrid.io import write_json
 
     config = json.loads(args.config)
     uri = tracking.tracking_uri((config.get("tracking") or {}).get("uri"))
     name = tracking.experiment_name(config)
     exp_id = tracking.ensure_experiment(uri, name)
-    write_json(args.out, {"uri": uri, "experiment": name, "experiment_id": exp_id, "cells": len(params.cells(config))})
+    write_json(args.out, {"uri": uri, "experiment": name, "experiment_id": exp_id})
     print(f"MLflow experiment {name!r} (id {exp_id}) at {uri}")
     return 0
 
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_split)
 
     s = sub.add_parser("init-tracking", help="create the MLflow store and the grid's experiment (once, before jobs)")
-    s.add_argument("--config", required=True, help="the grid's params as JSON")
+    s.add_argument("--config", required=True, help="JSON with the grid name and its `tracking` params")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_init_tracking)
 

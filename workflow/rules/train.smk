@@ -5,11 +5,12 @@ rule tracking_store:
     output:
         f"{RUNS}/tracking.json",
     params:
-        config=lambda wc: json.dumps(config, sort_keys=True),
+        # Only what names the store and experiment: editing a method must not rerun every cell.
+        tracking=json.dumps({"grid": GRID, "tracking": config.get("tracking") or {}}, sort_keys=True),
     log:
         f"results/logs/{GRID}/tracking.log",
     shell:
-        "python -m ltgrid init-tracking --config {params.config:q} --out {output} 2> {log}"
+        "python -m ltgrid init-tracking --config {params.tracking:q} --out {output} 2> {log}"
 
 
 def stage1_input(wc):
