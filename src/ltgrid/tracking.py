@@ -6,19 +6,52 @@ store at once corrupt it), so a single rule calls `ensure_experiment` first.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import urllib.parse
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
 SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
 
 
+def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
+    """`https://user:pw@host/x` -> (`https://host/x`, user, pw); other URIs come back as they are."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return uri, None, None
+    host = parts.netloc.rsplit("@", 1)[1]
+    clean = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    return clean, urllib.parse.unquote(parts.username or "") or None, urllib.parse.unquote(parts.password or "") or None
+
+
+def redact(uri: str) -> str:
+    """A URI fit for logs: any `user:password@` becomes `***@` (database URIs included)."""
+    parts = urllib.parse.urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urllib.parse.urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def _credentials_to_env() -> None:
+    """Credentials in MLFLOW_TRACKING_URI move to MLflow's own variables, so that the URI
+    this package writes (tracking.json, run.json) and prints never carries them."""
+    _, user, password = split_credentials(os.environ.get("MLFLOW_TRACKING_URI", ""))
+    if user:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
+    if password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
+
+
 def tracking_uri(config_uri: str | None = None, root: str | Path | None = None) -> str:
-    """MLFLOW_TRACKING_URI wins, then params `tracking.uri`, then the project's SQLite store."""
+    """MLFLOW_TRACKING_URI wins, then params `tracking.uri`, then the project's SQLite store.
+    Credentials in an http(s) URI are moved to MLFLOW_TRACKING_USERNAME/PASSWORD."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
+        _credentials_to_env()
+        return split_credentials(os.environ["MLFLOW_TRACKING_URI"])[0]
     if config_uri:
         return config_uri
     root = Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
@@ -32,11 +65,35 @@ def experiment_name(config: dict[str, Any]) -> str:
 def _client(uri: str):
     from mlflow.tracking import MlflowClient
 
+    _credentials_to_env()
+
     return MlflowClient(tracking_uri=uri)
 
 
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise store creation: concurrent first use of a new SQLite file corrupts it."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
 def ensure_experiment(uri: str, name: str, root: str | Path | None = None) -> str:
-    """Create the store (if new) and the experiment; return its id. Run once, before jobs."""
+    """Create the store (if new) and the experiment; return its id. Run once, before jobs
+    (the rule tracking_store); a file lock makes concurrent callers safe all the same."""
+    with _store_lock(uri):
+        return _ensure_experiment(uri, name, root)
+
+
+def _ensure_experiment(uri: str, name: str, root: str | Path | None) -> str:
     client = _client(uri)
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -107,6 +164,10 @@ class CellRun:
         for i in range(0, len(items), 500):
             self.client.log_batch(self.run_id, metrics=items[i : i + 500])
 
+    def logged_steps(self, *keys: str) -> set[int]:
+        """Steps at which any of `keys` was logged (to log a re-run epoch once only)."""
+        return {m.step for key in keys for m in self.client.get_metric_history(self.run_id, key)}
+
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         for path in paths:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
@@ -117,3 +178,8 @@ class CellRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status)
+
+    def fail(self, message: str) -> None:
+        """Mark the run FAILED with the reason as a tag; a rerun that succeeds sets FINISHED."""
+        self.set_tags({"ltgrid.error": message[:5000]})
+        self.finish("FAILED")

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ltgrid import faults
+from ltgrid.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
@@ -52,10 +54,23 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
+    set_deterministic(deterministic)
+
+
+def rng_states() -> dict[str, Any]:
+    """Every global generator a cell may draw from (its own torch.Generator is saved beside)."""
+    return {
+        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+    }
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"].cpu())
+    if states["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
 
 
 def pick_device() -> torch.device:
@@ -198,12 +213,13 @@ def train_cell(
     model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    forward = fast_forward(model, recipe, device)  # amp_bf16 / compile; the model itself when both are off
 
     stages: list[Stage] = []
     if stage1_model is not None:
         model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
     else:
-        stages.append(stage_one(model, method, recipe))
+        stages.append(stage_one(forward, method, recipe))
     if method.stage2 is not None:
         stages.append(stage_two(model, method, counts))
     batch_size = recipe["batch_size"]
@@ -215,13 +231,13 @@ def train_cell(
         "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
     }
     saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if saved is not None and saved.get("cell") != cell:
+    if saved is not None and (saved.get("cell") != cell or "rng" not in saved):
         print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
         saved = None
     if saved is not None:
         model.load_state_dict(saved["model"])
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
+        generator.set_state(saved["generator"].cpu())
+        set_rng_states(saved["rng"])
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
@@ -238,11 +254,13 @@ def train_cell(
         state["run_id"] = run.run_id
     else:
         run = CellRun(tracking["uri"], state["run_id"])
+    # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
+    logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
 
     def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
         save_checkpoint(ckpt_path, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
-            "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "state": state, "cell": cell,
+            "generator": generator.get_state(), "rng": rng_states(), "state": state, "cell": cell,
         })
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
@@ -258,7 +276,8 @@ def train_cell(
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
         step = len(state["history"])
         state["history"].append(record)
-        run.log_metrics({k: v for k, v in record.items() if isinstance(v, float)}, step=step)
+        if step not in logged_steps:
+            run.log_metrics({k: v for k, v in record.items() if isinstance(v, float)}, step=step)
         checkpoint(optimizer)
         progress.update(record)
 
@@ -292,10 +311,15 @@ def train_cell(
                     state["stage"], state["epoch"] = index + 1, 0
                 finish_epoch(record, optimizer)
     except torch.cuda.OutOfMemoryError:
-        raise TrainingError(
+        error = TrainingError(
             f"{label}: out of GPU memory (batch_size={batch_size}, model={cell['model']}); lower "
             f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
-        ) from None
+        )
+        run.fail(str(error))
+        raise error from None
+    except TrainingError as error:
+        run.fail(str(error))
+        raise
     finally:
         progress.close()
     record = write_outputs(out_dir, cell, label, model, feed, method, split, state, run, device, batch_size)
@@ -317,11 +341,12 @@ def train_epoch(
     correct, seen = torch.zeros((), dtype=torch.int64), 0
     if isinstance(stage.forward, nn.Module):
         stage.forward.train()
+    fault = faults.active()
     for b, start in enumerate(range(0, len(order), batch_size)):
         x, y = feed.train_batch(order[start : start + batch_size], generator)
         batch = method.mix(x, y, generator) if stage.mixing else method.unmixed(x, y)
         logits = stage.forward(batch.x)
-        loss = method.loss_value(logits, batch)
+        loss = faults.inject(fault, method.loss_value(logits, batch), epoch, b)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"{label}: non-finite loss {loss.item()} at {stage.name} epoch {epoch}, batch {b} (lr {lr:g}); "
