@@ -265,12 +265,12 @@ def train_cell(
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
         for which in feed.eval_sets:
-            logits_np = predict(model, feed, method, which, 4 * batch_size)
+            logits_np = predict(forward, feed, method, which, 4 * batch_size)
             acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
             record[f"{which}_acc"] = acc
             best = state["best"].get(which)
             if track_best and (best is None or acc > best["acc"]):
-                test_logits = logits_np if which == "test" else predict(model, feed, method, "test", 4 * batch_size)
+                test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
                 state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": test_logits}
 
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
