@@ -29,10 +29,31 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise ParamsError(f"params file {path} does not exist")
     with open(path) as fh:
-        data = yaml.safe_load(fh)
+        try:
+            data = yaml.safe_load(fh)
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"params file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"params file {path} must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def resolve_includes(config: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
+    """Merge the files named in `include:` (paths from the project root) under the grid's own keys.
+
+    Lets every grid share one method library (params/methods.yaml) instead of copying it.
+    """
+    includes = config.get("include") or []
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ParamsError(f"include = {includes!r}: must be a list of params file paths")
+    merged: dict[str, Any] = {}
+    for inc in includes:
+        path = Path(root) / inc
+        if not path.exists():
+            raise ParamsError(f"include = {inc!r}: file {path} does not exist")
+        merged = deep_merge(merged, load_yaml(path))
+    own = {k: v for k, v in config.items() if k != "include"}
+    return deep_merge(merged, own)
 
 
 def _key_path(path: Iterable[Any]) -> str:
@@ -143,8 +164,8 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
     return config
 
 
-def load(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    return validate(load_yaml(path), schema_path)
+def load(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA, root: str | Path = ".") -> dict[str, Any]:
+    return validate(resolve_includes(load_yaml(path), root), schema_path)
 
 
 def format_rho(rho: float) -> str:

@@ -82,7 +82,7 @@ def test_changing_one_method_reruns_only_its_cells(project):
     params_file = project / "params" / "default.yaml"
     original = params_file.read_text()
     config = yaml.safe_load(original)
-    config["method_library"]["mixup"]["mixing"]["alpha"] = 0.4
+    config["method_library"] = {"mixup": {"mixing": {"alpha": 0.4}}}  # merged over params/methods.yaml
     try:
         write_params(params_file, config)
         out = run(["snakemake", "-n", "--cores", "1"], project).stdout

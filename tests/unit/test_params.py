@@ -14,7 +14,7 @@ SCHEMA = params.DEFAULT_SCHEMA
 @pytest.fixture()
 def config(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    return params.load_yaml("params/default.yaml")
+    return params.resolve_includes(params.load_yaml("params/default.yaml"))
 
 
 def invalid(config, monkeypatch, repo_root) -> str:
@@ -73,3 +73,20 @@ def test_format_rho():
 def test_missing_params_file_is_named(tmp_path):
     with pytest.raises(params.ParamsError, match="nope.yaml does not exist"):
         params.load_yaml(tmp_path / "nope.yaml")
+
+
+def test_includes_merge_under_the_grid(tmp_path):
+    (tmp_path / "lib.yaml").write_text("method_library:\n  a: {loss: {name: ce}}\n  b: {loss: {name: focal, gamma: 2}}\n")
+    grid = {"include": ["lib.yaml"], "method_library": {"b": {"loss": {"gamma": 1}}}}
+    merged = params.resolve_includes(grid, tmp_path)
+    assert merged["method_library"] == {"a": {"loss": {"name": "ce"}}, "b": {"loss": {"name": "focal", "gamma": 1}}}
+    assert "include" not in merged
+    with pytest.raises(params.ParamsError, match="include = 'nope.yaml'"):
+        params.resolve_includes({"include": ["nope.yaml"]}, tmp_path)
+
+
+def test_yaml_syntax_error_is_a_params_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("grid: [unclosed\n")
+    with pytest.raises(params.ParamsError, match="bad.yaml is not valid YAML"):
+        params.load_yaml(bad)

@@ -8,6 +8,9 @@ from ltgrid import params as ltparams
 # must not inherit the embedded digits cells.
 if not config:
     config.update(ltparams.load_yaml("params/default.yaml"))
+_resolved = ltparams.resolve_includes(config)
+config.clear()
+config.update(_resolved)
 ltparams.validate(config, "workflow/schemas/params.schema.yaml")
 
 GRID = config["grid"]
