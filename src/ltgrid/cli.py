@@ -31,12 +31,15 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ltgrid.data.arrays import load_arrays
+    from ltgrid.data import train_labels
     from ltgrid.data.splits import make_split, write_split
 
-    ds = load_arrays(args.data)
+    labels, num_classes = train_labels(args.data)
     opts = json.loads(args.options)
-    split = make_split(ds.train_y, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0))
+    split = make_split(
+        labels, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0),
+        mode=opts.get("mode", "profile"), num_classes=num_classes,
+    )
     write_split(args.out, split, args.dataset)
     print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
     return 0
@@ -129,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class")
+    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 

@@ -337,6 +337,9 @@ def train_epoch(
     set_lr(optimizer, lr)
     method.start_epoch(epoch, stage.epochs)
     order = stage.sampler.epoch_indices(feed.train_labels, epoch, stage.epochs, generator)
+    plan = getattr(feed, "plan_epoch", None)
+    if plan is not None:  # a streaming feed (list files) starts decoding the epoch, in this order
+        plan(order, batch_size, generator)
     loss_sum = torch.zeros((), dtype=torch.float64)
     correct, seen = torch.zeros((), dtype=torch.int64), 0
     if isinstance(stage.forward, nn.Module):

@@ -10,16 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
 from ltgrid.data.cifar import cifar10_source, cifar100_source
 from ltgrid.data.digits import digits_arrays
 from ltgrid.data.imagefolder import image_folder_archive_source
+from ltgrid.data.listfile import ListFileDataset, listfile_source
 from ltgrid.registry import Registry
 
 # A source builder takes its params (minus `kind`) and a scratch folder for downloads,
-# and returns the dataset's arrays.
-SourceBuilder = Callable[..., ArrayDataset]
-SOURCES: Registry[ArrayDataset] = Registry("data source")
+# and returns the dataset's arrays (or a ListFileDataset: paths and labels, no pixels).
+Dataset = ArrayDataset | ListFileDataset
+SourceBuilder = Callable[..., Dataset]
+SOURCES: Registry[Dataset] = Registry("data source")
 
 
 @SOURCES.register("sklearn_digits")
@@ -30,17 +34,27 @@ def _digits(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDat
 SOURCES.register("cifar10")(cifar10_source)
 SOURCES.register("cifar100")(cifar100_source)
 SOURCES.register("image_folder_archive")(image_folder_archive_source)
+SOURCES.register("listfile")(listfile_source)
 
 
-def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDataset:
+def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> Dataset:
     """Build a dataset from its source params and write it atomically to `out_path`."""
     spec = dict(source)
     kind = spec.pop("kind")
     out_path = Path(out_path)
     work_dir = out_path.parent / "download"
     ds = SOURCES.build(kind, work_dir=work_dir, **spec)
-    save_arrays(out_path, ds)
+    if isinstance(ds, ArrayDataset):
+        save_arrays(out_path, ds)
+    else:
+        ds.save(out_path)
     return ds
 
 
-__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset"]
+def train_labels(path: str | Path) -> tuple[np.ndarray, int]:
+    """A prepared dataset's training labels and class count, whatever its format (no pixels read)."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["train_y"], len(z["classes"])
+
+
+__all__ = ["SOURCES", "ArrayDataset", "ListFileDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels"]

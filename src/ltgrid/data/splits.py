@@ -4,6 +4,11 @@ Profile (Cao et al. 2019, reused by the paper): n_i = floor(n_max * rho^(-i/(C-1
 the head. Which images: one seeded numpy RandomState, class by class in class order, shuffles
 that class's indices and keeps the first n_i; an optional balanced validation split takes
 `val_per_class` of the images the LT split left out.
+
+Mode `given` (ImageNet-LT, iNaturalist 2018): the split files already are the long-tailed
+split, so every listed training image is kept and the counts are read off the labels. The
+grid's ratio must then be the lists' own max/min count (256 for ImageNet-LT's 1280/5, 500 for
+iNat 2018's 1000/2): it names the cell and is checked, never applied.
 """
 
 from __future__ import annotations
@@ -25,14 +30,49 @@ def lt_counts(n_max: int, num_classes: int, rho: float) -> list[int]:
     return [int(n_max * (1.0 / rho) ** (i / (num_classes - 1.0))) for i in range(num_classes)]
 
 
+def given_split(train_y: np.ndarray, rho: float, seed: int, num_classes: int | None = None) -> dict[str, Any]:
+    """Keep every training image; check that `rho` is the lists' own imbalance ratio."""
+    train_y = np.asarray(train_y)
+    counts = np.bincount(train_y, minlength=num_classes or 0)
+    empty = np.flatnonzero(counts == 0)
+    if len(empty):
+        raise ValueError(f"split mode 'given': class(es) {empty[:10].tolist()} have no training image")
+    own = counts.max() / counts.min()
+    if not np.isclose(rho, own, rtol=1e-6):
+        raise ValueError(
+            f"split mode 'given': ratio rho={rho:g} is not the split files' own ratio "
+            f"{int(counts.max())}/{int(counts.min())} = {own:g}; set the dataset's ratios to [{own:g}]"
+        )
+    return {
+        "mode": "given",
+        "rho": rho,
+        "seed": seed,
+        "n_max": int(counts.max()),
+        "counts": counts.tolist(),
+        "train_indices": list(range(len(train_y))),
+        "val_indices": [],
+    }
+
+
 def make_split(
     train_y: np.ndarray,
     rho: float,
     seed: int,
     n_max: int | None = None,
     val_per_class: int = 0,
+    mode: str = "profile",
+    num_classes: int | None = None,
 ) -> dict[str, Any]:
     """Return {"counts", "train_indices", "val_indices", ...} for one (dataset, rho, seed)."""
+    if mode == "given":
+        if n_max is not None or val_per_class:
+            raise ValueError(
+                f"split mode 'given' keeps the split files as they are: drop n_max ({n_max}) and "
+                f"val_per_class ({val_per_class}) (the val split file is the validation set)"
+            )
+        return given_split(train_y, rho, seed, num_classes)
+    if mode != "profile":
+        raise ValueError(f"split mode {mode!r}: expected 'profile' or 'given'")
     train_y = np.asarray(train_y)
     if val_per_class < 0:
         raise ValueError(f"val_per_class must be >= 0, got {val_per_class}")

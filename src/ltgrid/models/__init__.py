@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ltgrid.models.base import Classifier, NormedLinear
+from ltgrid.models.resnet import TorchvisionResNet, resnet10, resnet50
 from ltgrid.models.resnet_cifar import ResNetCifar, resnet20, resnet32, resnet44, resnet56
 from ltgrid.models.small import DigitsCNN
 from ltgrid.registry import Registry
@@ -15,6 +16,8 @@ MODELS.register("resnet20")(resnet20)
 MODELS.register("resnet32")(resnet32)
 MODELS.register("resnet44")(resnet44)
 MODELS.register("resnet56")(resnet56)
+MODELS.register("resnet10")(resnet10)
+MODELS.register("resnet50")(resnet50)
 
 
 def build_model(name: str, num_classes: int, in_channels: int, normed_classifier: bool = False) -> Classifier:
@@ -25,4 +28,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "Classifier", "NormedLinear", "ResNetCifar", "build_model", "count_parameters"]
+__all__ = ["MODELS", "Classifier", "NormedLinear", "ResNetCifar", "TorchvisionResNet", "build_model", "count_parameters"]

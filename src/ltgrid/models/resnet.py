@@ -1,0 +1,52 @@
+"""ImageNet-family ResNets (He et al. 2016) for ImageNet-LT and iNaturalist, trained from scratch.
+
+ResNet-50 is torchvision's (bottleneck blocks 3-4-6-3, 25,557,032 parameters with a 1000-way
+linear classifier). ResNet-10 is the same family with one basic block per stage (the backbone
+of OLTR, Liu et al. 2019, and the BagofTricks-LT tables): 5,418,792 parameters at 1000 classes.
+Both are wrapped as a `Classifier` so cRT / tau-norm / LDAM can swap the final layer; the
+convolutions keep torchvision's Kaiming-normal (fan-out) init, no pretrained weights.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+from ltgrid.models.base import Classifier, make_classifier
+
+
+class TorchvisionResNet(Classifier):
+    """A torchvision ResNet body (stem, four stages, global pool) and our classifier."""
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: list[int],
+        num_classes: int,
+        in_channels: int = 3,
+        normed_classifier: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes < 1 or in_channels < 1:
+            raise ValueError(f"num_classes ({num_classes}) and in_channels ({in_channels}) must be positive")
+        net = ResNet(block, layers, num_classes=num_classes)
+        if in_channels != 3:
+            net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.body = nn.Sequential(
+            net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4,
+            net.avgpool, nn.Flatten(),
+        )
+        self.feature_dim = net.fc.in_features
+        self.classifier = make_classifier(self.feature_dim, num_classes, normed_classifier)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+def resnet10(num_classes: int, in_channels: int = 3, normed_classifier: bool = False) -> TorchvisionResNet:
+    return TorchvisionResNet(BasicBlock, [1, 1, 1, 1], num_classes, in_channels, normed_classifier)
+
+
+def resnet50(num_classes: int, in_channels: int = 3, normed_classifier: bool = False) -> TorchvisionResNet:
+    return TorchvisionResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, normed_classifier)
