@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ParamsError, FileNotFoundError, ValueError) as exc:
+    except Exception as exc:
+        from ltgrid.data.sources import SourceError  # here, not above: `train` loads torch after its lease
+
+        if not isinstance(exc, (ParamsError, SourceError, FileNotFoundError, ValueError)):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,7 +1,38 @@
 # Raw data -> dataset.npz per dataset -> long-tailed split index files.
 
 
+def annotation_lists(wc):
+    """List files a dataset's source makes from JSON annotations (iNat): rule inat_list's outputs."""
+    names = config["datasets"][wc.dataset]["source"].get("annotations") or {}
+    return [f"data/lists/{wc.dataset}/{name}.txt" for name in names]
+
+
+def split_options(wc):
+    split = config["datasets"][wc.dataset].get("split") or {}
+    options = ltparams.split_params(config, wc.dataset)
+    if "mode" in split:  # only when set: existing profile splits keep their params
+        options["mode"] = split["mode"]
+    return json.dumps(options, sort_keys=True)
+
+
+rule inat_list:
+    output:
+        "data/lists/{dataset}/{name}.txt",
+    params:
+        # the JSON is checked (checksum, then every image labelled) by the command, not planned on:
+        # `snakemake -n` works before the annotations are downloaded
+        spec=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"]["annotations"][wc.name], sort_keys=True),
+    wildcard_constraints:
+        name="[A-Za-z0-9_.-]+",
+    log:
+        "results/logs/lists/{dataset}/{name}.log",
+    shell:
+        "python -m ltgrid.data.inat --spec {params.spec:q} --out {output} 2> {log}"
+
+
 rule prepare_dataset:
+    input:
+        annotation_lists,
     output:
         "data/raw/{dataset}/dataset.npz",
     params:
@@ -18,7 +49,7 @@ rule split:
     output:
         "data/splits/{dataset}/rho{rho}_split{split}.json",
     params:
-        options=lambda wc: json.dumps(ltparams.split_params(config, wc.dataset), sort_keys=True),
+        options=split_options,
     log:
         "results/logs/split/{dataset}/rho{rho}_split{split}.log",
     shell:

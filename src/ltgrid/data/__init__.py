@@ -8,7 +8,7 @@ dataset format is one small module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -16,14 +16,15 @@ from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
 from ltgrid.data.cifar import cifar10_source, cifar100_source
 from ltgrid.data.digits import digits_arrays
 from ltgrid.data.imagefolder import image_folder_archive_source
-from ltgrid.data.listfile import ListFileDataset, listfile_source
 from ltgrid.registry import Registry
+
+if TYPE_CHECKING:
+    from ltgrid.data.listfile import ListFileDataset
 
 # A source builder takes its params (minus `kind`) and a scratch folder for downloads,
 # and returns the dataset's arrays (or a ListFileDataset: paths and labels, no pixels).
-Dataset = ArrayDataset | ListFileDataset
-SourceBuilder = Callable[..., Dataset]
-SOURCES: Registry[Dataset] = Registry("data source")
+SourceBuilder = Callable[..., Any]
+SOURCES: Registry[Any] = Registry("data source")
 
 
 @SOURCES.register("sklearn_digits")
@@ -34,10 +35,17 @@ def _digits(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDat
 SOURCES.register("cifar10")(cifar10_source)
 SOURCES.register("cifar100")(cifar100_source)
 SOURCES.register("image_folder_archive")(image_folder_archive_source)
-SOURCES.register("listfile")(listfile_source)
 
 
-def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> Dataset:
+@SOURCES.register("listfile")
+def _listfile(work_dir: Path, **params: Any) -> ListFileDataset:
+    # imported on use: `import ltgrid.data` stays free of torch (the CLI loads it after its GPU lease)
+    from ltgrid.data.listfile import listfile_source
+
+    return listfile_source(work_dir, **params)
+
+
+def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDataset | ListFileDataset:
     """Build a dataset from its source params and write it atomically to `out_path`."""
     spec = dict(source)
     kind = spec.pop("kind")
@@ -57,4 +65,4 @@ def train_labels(path: str | Path) -> tuple[np.ndarray, int]:
         return z["train_y"], len(z["classes"])
 
 
-__all__ = ["SOURCES", "ArrayDataset", "ListFileDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels"]
+__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels"]

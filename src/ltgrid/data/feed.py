@@ -80,6 +80,13 @@ def _arrays_feed(path: str, split: dict[str, Any], device: torch.device, recipe:
     return InMemoryFeed(load_arrays(path), split, device, recipe.get("augment"), channels_last=channels_last)
 
 
+@FEEDS.register("listfile")
+def _listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> Any:
+    from ltgrid.data.listfile import listfile_feed  # imported here: listfile.py builds on this module
+
+    return listfile_feed(path, split, device, recipe, channels_last)
+
+
 def dataset_format(path: str) -> str:
     """The `format` a prepared dataset file declares ("arrays" when it predates the field)."""
     with np.load(path, allow_pickle=False) as z:

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ltgrid.data.feed import FEEDS
 from ltgrid.data.sources import ChecksumError, SourceError, file_digests
 from ltgrid.io import atomic_path
 
@@ -466,6 +465,6 @@ class ListFileFeed:
             yield x, y[got].to(self.device)
 
 
-@FEEDS.register("listfile")
-def _listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> ListFileFeed:
+def listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> ListFileFeed:
+    """The feed for a prepared list-file dataset (registered as format "listfile" in feed.py)."""
     return ListFileFeed(ListFileDataset.load(path), split, device, recipe.get("augment"), channels_last=channels_last)

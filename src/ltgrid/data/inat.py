@@ -1,0 +1,98 @@
+"""iNaturalist 2018 official JSON annotations -> "relative/path label" list files.
+
+The official `train2018.json` / `val2018.json` (COCO style: `images`, `annotations`,
+`categories`) become the list files `listfile.py` reads, one line per image in the JSON's
+image order: `train_val2018/<kingdom>/<id>/<hash>.jpg <label>`, paths relative to the folder
+the images were unpacked in. Labels are the category ids (0..8141 in iNat 2018); ids that
+are not 0..C-1 are mapped to their rank, so a list never holds an out-of-range label.
+
+`python -m ltgrid.data.inat --spec '{"path": ".../train2018.json", "md5": "..."}' --out x.txt`
+is what the `inat_list` rule runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from ltgrid.data.sources import ChecksumError, SourceError, file_digests
+from ltgrid.io import write_text
+
+
+def verify_annotations(spec: dict[str, Any]) -> Path:
+    """The annotation file named by {path, md5?, sha256?}, checked against the given digests."""
+    if not isinstance(spec, dict) or "path" not in spec or set(spec) - {"path", "md5", "sha256"}:
+        raise ValueError(f"annotation spec must be {{path, md5?, sha256?}}, got {spec!r}")
+    path = Path(spec["path"]).expanduser()
+    if not path.is_file():
+        raise SourceError(f"annotation file {path} does not exist (download the iNaturalist 2018 JSON files first)")
+    wanted = {a: str(spec[a]).lower() for a in ("md5", "sha256") if spec.get(a)}
+    if wanted:
+        actual = file_digests(path, tuple(wanted))
+        for algo, value in wanted.items():
+            if actual[algo] != value:
+                raise ChecksumError(f"annotation file {path} has {algo} {actual[algo]}, the params expect {value}")
+    return path
+
+
+def annotation_lines(data: dict[str, Any], where: str) -> list[str]:
+    """One "file_name label" line per image, in the JSON's image order; each image needs one label."""
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise SourceError(f"{where}: no {key!r} list; is this an iNaturalist annotation file?")
+    ids = sorted(int(c["id"]) for c in data["categories"])
+    label_of = {cid: rank for rank, cid in enumerate(ids)}
+    category_of: dict[int, int] = {}
+    for ann in data["annotations"]:
+        image_id = int(ann["image_id"])
+        if image_id in category_of:
+            raise SourceError(f"{where}: image id {image_id} has more than one annotation")
+        cid = int(ann["category_id"])
+        if cid not in label_of:
+            raise SourceError(f"{where}: image id {image_id} has category {cid}, not among the file's categories")
+        category_of[image_id] = cid
+    lines = []
+    for image in data["images"]:
+        image_id = int(image["id"])
+        if image_id not in category_of:
+            raise SourceError(f"{where}: image {image['file_name']} (id {image_id}) has no annotation")
+        name = str(image["file_name"])
+        if name.startswith("/") or ".." in Path(name).parts or not name.strip():
+            raise SourceError(f"{where}: image path {name!r} must be relative, without '..'")
+        lines.append(f"{name} {label_of[category_of[image_id]]}")
+    return lines
+
+
+def convert(spec: dict[str, Any], out: str | Path) -> Counter[int]:
+    """Write the list file for one annotation file atomically; return the per-label counts."""
+    path = verify_annotations(spec)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"annotation file {path} is not valid JSON: {exc}") from None
+    lines = annotation_lines(data, str(path))
+    write_text(out, "\n".join(lines) + "\n")
+    return Counter(int(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ltgrid.data.inat", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spec", required=True, help='JSON: {"path": ..., "md5": ..., "sha256": ...}')
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    try:
+        counts = convert(json.loads(args.spec), args.out)
+    except (SourceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {sum(counts.values())} images, {len(counts)} classes, "
+          f"{max(counts.values())} down to {min(counts.values())} per class")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
