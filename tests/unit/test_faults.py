@@ -1,0 +1,165 @@
+"""Training faults and security: a failing cell says where and why, writes no result, leaks no secret.
+
+The trainer runs for real on a tiny digits cell (2 epochs); faults that a CPU cannot
+produce on cue (GPU out of memory, a NaN at one exact batch) come from LTGRID_FAULT.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltgrid import faults, params, tracking
+from ltgrid.train import CHECKPOINT, TrainingError, train_cell
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ("predictions.npz", "model.pt", "run.json", "metrics.json")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """Digits arrays, one split, a created MLflow store and the default grid's config."""
+    from ltgrid.data import prepare_dataset
+    from ltgrid.data.arrays import load_arrays
+    from ltgrid.data.splits import make_split, write_split
+
+    tmp = tmp_path_factory.mktemp("faults")
+    data = tmp / "dataset.npz"
+    prepare_dataset({"kind": "sklearn_digits", "test_per_class": 50, "seed": 0}, data)
+    split = make_split(load_arrays(data).train_y, 10, 0, n_max=100, val_per_class=20)
+    write_split(tmp / "split.json", split, "digits")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    info = {"uri": uri, "experiment_id": tracking.ensure_experiment(uri, "faults", tmp)}
+    cwd = Path.cwd()
+    os.chdir(ROOT)  # params paths (schema, includes) are relative to the project root
+    try:
+        config = params.load("params/default.yaml")
+    finally:
+        os.chdir(cwd)
+    return tmp, data, tmp / "split.json", info, config
+
+
+def cell(config, method: str = "unimix_bayias", **recipe) -> dict:
+    config = copy.deepcopy(config)
+    config["recipes"]["digits"].update({"epochs": 2, "lr_schedule": {}, **recipe})
+    return params.resolve_cell(config, params.Cell("digits", "10", 0, method, 0))
+
+
+def train(bench, resolved: dict, out: Path) -> None:
+    _, data, split, info, _ = bench
+    train_cell(resolved, data, split, out, info, threads=1)
+
+
+def run_of(bench, out: Path):
+    from mlflow.tracking import MlflowClient
+
+    state = torch.load(out / CHECKPOINT, weights_only=False)["state"]
+    client = MlflowClient(tracking_uri=bench[3]["uri"])
+    return client, client.get_run(state["run_id"]), state
+
+
+def test_fault_spec_is_parsed_or_refused():
+    assert faults.parse("nan_loss@1:3") == faults.Fault("nan_loss", 1, 3)
+    assert faults.parse(" oom@0:0 ") == faults.Fault("oom", 0, 0) and faults.parse("") is None
+    for bad in ("nan_loss", "segfault@1:1", "oom@1"):
+        with pytest.raises(ValueError, match=re.escape(f"LTGRID_FAULT={bad!r}")):
+            faults.parse(bad)
+
+
+def test_nan_loss_stops_the_cell_naming_epoch_and_batch(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv(faults.ENV, "nan_loss@1:2")
+    out = tmp_path / "cell"
+    with pytest.raises(TrainingError) as err:
+        train(bench, cell(bench[4]), out)
+    message = str(err.value)
+    assert "non-finite loss nan at stage1 epoch 1, batch 2" in message
+    assert "digits/rho10/split0/unimix_bayias/seed0" in message and "optimizer.lr" in message
+    assert not any((out / name).exists() for name in RESULTS)
+    client, run, state = run_of(bench, out)  # the checkpoint of the last good epoch is kept
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert run.info.status == "FAILED" and "epoch 1, batch 2" in run.data.tags["ltgrid.error"]
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert [m.step for m in history] == [0] and all(torch.isfinite(torch.tensor(m.value)) for m in history)
+
+
+def test_a_real_overflow_is_caught_too(bench, tmp_path):
+    resolved = cell(bench[4], method="ce")
+    resolved["recipe"]["optimizer"]["lr"] = 1e30
+    out = tmp_path / "cell"
+    with pytest.raises(TrainingError, match=r"non-finite loss (nan|inf) at stage1 epoch \d+, batch \d+ \(lr 1e\+30\)"):
+        train(bench, resolved, out)
+    assert not any((out / name).exists() for name in RESULTS)
+
+
+def test_out_of_gpu_memory_names_the_cell_and_the_params(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv(faults.ENV, "oom@0:1")
+    out = tmp_path / "cell"
+    with pytest.raises(TrainingError) as err:
+        train(bench, cell(bench[4], method="ce"), out)
+    message = str(err.value)
+    assert message.startswith("default/digits/rho10/split0/ce/seed0: out of GPU memory (batch_size=32")
+    assert "recipes.digits.batch_size" in message and "LTGRID_SLOTS_PER_GPU=1" in message
+    assert not any((out / name).exists() for name in RESULTS)
+
+
+def test_secrets_never_reach_params_or_uris(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://alice:s3cr%40t@mlflow.example.org:5000/")
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    assert tracking.tracking_uri("ignored") == "https://mlflow.example.org:5000/"
+    assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cr@t"
+    assert tracking.redact("postgresql://bob:pw@db:5432/mlflow") == "postgresql://***@db:5432/mlflow"
+    flat = tracking.flatten({"recipe": {"lr": 0.1}, "tracking": {"password": "x", "api_token": "y", "uri": "u"}})
+    assert flat == {"recipe.lr": "0.1", "tracking.uri": "u"}
+
+
+def test_init_tracking_never_prints_the_password(tmp_path):
+    """A server that cannot be reached: the failure is reported without the credentials."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://alice:s3cret@127.0.0.1:{port}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+        "PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "ltgrid", "init-tracking", "--config", '{"grid": "g"}', "--out", str(tmp_path / "t.json")],
+        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+    )
+    assert proc.returncode != 0
+    assert f"127.0.0.1:{port}" in proc.stdout + proc.stderr
+    assert "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_ui_binds_to_localhost_unless_told(monkeypatch):
+    from ltgrid import cli
+
+    calls = []
+    monkeypatch.setattr(cli.os, "execvp", lambda prog, cmd: calls.append(cmd))
+    cli.main(["ui", "--uri", "sqlite:///x.db"])
+    cli.main(["ui", "--uri", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "5001"])
+    assert calls[0][calls[0].index("--host") + 1] == "127.0.0.1"
+    assert calls[1][calls[1].index("--host") + 1] == "0.0.0.0" and "5001" in calls[1]
+
+
+def test_no_unsafe_yaml_loader_anywhere():
+    pattern = re.compile(r"yaml\.(load|load_all|unsafe_load|full_load)\(|Loader=yaml\.(Unsafe|Full)?Loader")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for folder in ("src", "workflow", "tests")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".smk") and path.name != "test_faults.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == [] and "safe_load" in (ROOT / "src/ltgrid/params.py").read_text()
