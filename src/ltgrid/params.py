@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -38,10 +39,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_includes(config: dict[str, Any], root: str | Path = ".") -> dict[str, Any]:
+def resolve_includes(config: dict[str, Any], root: str | Path = ".", _seen: tuple[str, ...] = ()) -> dict[str, Any]:
     """Merge the files named in `include:` (paths from the project root) under the grid's own keys.
 
-    Lets every grid share one method library (params/methods.yaml) instead of copying it.
+    Lets every grid share one method library (params/methods.yaml) instead of copying it;
+    included files may include others.
     """
     includes = config.get("include") or []
     if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
@@ -49,9 +51,11 @@ def resolve_includes(config: dict[str, Any], root: str | Path = ".") -> dict[str
     merged: dict[str, Any] = {}
     for inc in includes:
         path = Path(root) / inc
+        if inc in _seen:
+            raise ParamsError(f"include = {inc!r}: includes itself through {' -> '.join(_seen)}")
         if not path.exists():
             raise ParamsError(f"include = {inc!r}: file {path} does not exist")
-        merged = deep_merge(merged, load_yaml(path))
+        merged = deep_merge(merged, resolve_includes(load_yaml(path), root, (*_seen, inc)))
     own = {k: v for k, v in config.items() if k != "include"}
     return deep_merge(merged, own)
 
@@ -101,6 +105,30 @@ def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, 
 def stage1_base(config: dict[str, Any], dataset: str, method: str) -> str | None:
     """The method whose finished cell is this method's stage 1 (`stage2.base`), if any."""
     return (method_spec(config, dataset, method).get("stage2") or {}).get("base")
+
+
+def _credential_errors(value: Any, where: str = "") -> list[str]:
+    """Params are committed and logged to MLflow: a key that names a secret, or a URL with a
+    password in it, is refused (the value is not echoed)."""
+    from ltgrid.tracking import SECRET_WORDS
+
+    if isinstance(value, dict):
+        errors = []
+        for key, item in value.items():
+            name = f"{where}.{key}" if where else str(key)
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                errors.append(f"{name}: looks like a credential; params must not hold secrets (use environment variables)")
+            else:
+                errors += _credential_errors(item, name)
+        return errors
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in _credential_errors(item, f"{where}[{i}]")]
+    if isinstance(value, str) and re.search(r"://[^/\s@]*:[^/\s@]*@", value):
+        return [
+            f"{where}: a URL with user:password@ in it; params must not hold secrets "
+            "(for MLflow use MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD)"
+        ]
+    return []
 
 
 def _semantic_errors(config: dict[str, Any]) -> list[str]:
@@ -158,7 +186,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
     schema = load_yaml(schema_path)
     errors = _schema_errors(config, schema)
     if not errors:
-        errors = _semantic_errors(config)
+        errors = _credential_errors(config) + _semantic_errors(config)
     if errors:
         raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
     return config
