@@ -12,3 +12,4 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         TABLES,
+        FIGURES,

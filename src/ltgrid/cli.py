@@ -81,26 +81,70 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ltgrid.evaluate import evaluate_cell, mlflow_metrics
+    from ltgrid.evaluate import evaluate_cell, mlflow_metrics, write_cell_figures
     from ltgrid.tracking import CellRun
 
-    result = evaluate_cell(args.cell_dir)
-    run_info = json.loads((Path(args.cell_dir) / "run.json").read_text())
+    cell_dir = Path(args.cell_dir)
+    result = evaluate_cell(cell_dir)
+    files = write_cell_figures(cell_dir, result)
+    run_info = json.loads((cell_dir / "run.json").read_text())
     run = CellRun(run_info["tracking_uri"], run_info["run_id"])
     run.log_metrics(mlflow_metrics(result))
-    run.log_artifacts([Path(args.cell_dir) / "metrics.json"])
+    run.log_artifacts([cell_dir / "metrics.json"])
+    run.log_artifacts(files, "figures")
     final = result["protocols"]["final"]
     print(f"{result['label']}: top-1 error {final['top1_err']:.2f}%, ECE {final['ece']:.2f}%")
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
-    from ltgrid.io import write_json
-    from ltgrid.report import summary, write_tables
+def _published(args: argparse.Namespace):
+    from ltgrid import published
 
-    files = write_tables(args.metrics, args.out_dir, args.methods.split(","), args.grid)
-    write_json(args.summary, summary(args.metrics))
+    if not args.published:
+        return published.EMPTY
+    library = args.method_library.split(",") if getattr(args, "method_library", None) else None
+    return published.load(args.published, library)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ltgrid.io import read_json, write_json
+    from ltgrid.report import cell_rows, summary, write_tables
+
+    df = cell_rows(args.metrics)
+    files = write_tables(
+        df, args.out_dir, args.methods.split(","), args.grid, args.protocols.split(",") if args.protocols else None,
+        _published(args),
+    )
+    write_json(args.summary, summary(df))
+    if args.tracking and args.grid_spec:
+        from ltgrid.mlflow_tables import record_grid_spec
+
+        info = read_json(args.tracking)
+        record_grid_spec(info["uri"], info["experiment_id"], json.loads(args.grid_spec))
     print(f"{len(files)} table files in {args.out_dir}")
+    return 0
+
+
+def _overlay(args: argparse.Namespace) -> int:
+    from ltgrid.report import write_overlay
+
+    write_overlay(args.metrics, args.out, args.methods.split(","), args.title, args.protocol)
+    return 0
+
+
+def _tables_from_mlflow(args: argparse.Namespace) -> int:
+    from ltgrid import mlflow_tables as mt
+    from ltgrid.report import write_tables
+    from ltgrid.tracking import redact, tracking_uri
+
+    uri = args.tracking_uri or tracking_uri()
+    experiment = args.experiment or f"ltgrid-{args.grid}"
+    runs, spec = mt.search_grid_runs(uri, experiment, args.grid)
+    runs = mt.latest_per_cell(runs, spec)
+    df = mt.rows_from_runs(runs)
+    methods = mt.method_order(spec, args.methods.split(",") if args.methods else None, runs)
+    files = write_tables(df, args.out_dir, methods, args.grid, None, _published(args))
+    print(f"{len(runs)} runs of {experiment!r} at {redact(uri)} -> {len(files)} table files in {args.out_dir}")
     return 0
 
 
@@ -158,10 +202,32 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="tables for a grid from its cells' metrics.json")
     s.add_argument("--grid", required=True)
     s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--protocols", default=None, help="comma-separated; default: those the cells have")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--summary", required=True, help="JSON of mean final metrics per cell (DVC metrics)")
+    s.add_argument("--published", default=None, help="published figures YAML (params/published.yaml)")
+    s.add_argument("--method-library", default=None, help="comma-separated method names published figures may use")
+    s.add_argument("--tracking", default=None, help="tracking.json: record --grid-spec on the grid's experiment")
+    s.add_argument("--grid-spec", default=None, help="JSON of the grid's methods and cells (for tables-from-mlflow)")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
+
+    s = sub.add_parser("overlay", help="reliability curves of the methods for one (dataset, rho), seeds pooled")
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", required=True)
+    s.add_argument("--methods", required=True, help="comma-separated legend order")
+    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else results/mlflow.db")
+    s.add_argument("--experiment", default=None, help="default: ltgrid-<grid>")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--methods", default=None, help="comma-separated row order; default: the grid's, as recorded")
+    s.add_argument("--published", default="params/published.yaml" if Path("params/published.yaml").exists() else None)
+    s.set_defaults(func=_tables_from_mlflow)
 
     s = sub.add_parser("ui", help="browse the runs in the MLflow UI (bound to 127.0.0.1 unless --host)")
     s.add_argument("--uri", default=None)

@@ -1,18 +1,22 @@
-"""Evaluate one trained cell: predictions.npz -> metrics.json (one block per model-selection protocol).
+"""Evaluate one trained cell: predictions.npz -> metrics.json (one block per model-selection protocol),
+per-class accuracies and the cell's figures.
 
 Protocols: `final` (last epoch, the honest default), `best_val` (epoch with the best accuracy
 on the held-out validation split, when the split has one) and `best_test` (epoch chosen on
 the test set, as the authors' code did: for comparability only, labelled as such).
+The figures (reliability diagram, per-class accuracy against class size, training curves)
+show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ltgrid.io import read_json, write_json
+from ltgrid.io import read_json, write_json, write_text
 from ltgrid.metrics import compute_metrics
 
 PROTOCOLS = {
@@ -56,20 +60,76 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
             "medium": f"{shots['few']} to {shots['many']} training images",
             "few": f"fewer than {shots['few']} training images",
         },
+        "train_counts": [int(c) for c in counts],
         "protocols": protocols,
     }
     write_json(cell_dir / "metrics.json", result)
     return result
 
 
-SCALAR_KEYS = ("top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "ece", "mce", "nll", "brier")
+SCALAR_KEYS = (
+    "top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "ece", "mce", "nll", "brier",
+    "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
+    "n_classes_many", "n_classes_medium", "n_classes_few",
+    "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",
+)
 
 
 def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """Flat metric names for MLflow: '<protocol>_<metric>'."""
+    """Flat metric names for MLflow: '<protocol>_<metric>', plus '<protocol>_epoch' for the best-epoch
+    protocols: everything a table needs, so tables can be rebuilt from the MLflow store alone."""
     out = {}
     for protocol, m in result["protocols"].items():
         for key in SCALAR_KEYS:
             if m.get(key) is not None:
                 out[f"{protocol}_{key}"] = float(m[key])
+        if m.get("epoch") is not None:
+            out[f"{protocol}_epoch"] = float(m["epoch"])
     return out
+
+
+FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
+PER_CLASS_CSV = "per_class_acc.csv"
+
+
+def per_class_csv(result: dict[str, Any]) -> str:
+    """class, training images, test accuracy (%) under each protocol: one line per class."""
+    protocols = list(result["protocols"])
+    lines = ["class,train_count," + ",".join(f"acc_{p}" for p in protocols)]
+    for c, n in enumerate(result["train_counts"]):
+        accs = [result["protocols"][p]["per_class_acc"][c] for p in protocols]
+        lines.append(f"{c},{n}," + ",".join("" if a is None else f"{a:.4f}" for a in accs))
+    return "\n".join(lines) + "\n"
+
+
+def plot_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """run.json's history on one epoch axis across stages; records without training (tau-norm) get NaN."""
+    nan = float("nan")
+    return [
+        {"epoch": i, "train_loss": r.get("train_loss", nan), "train_acc": r.get("train_acc", nan), "lr": r.get("lr", nan),
+         "val_acc": r.get("val_acc"), "test_acc": r.get("test_acc")}
+        for i, r in enumerate(history)
+    ]
+
+
+def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Path]:
+    """The cell's figures and per_class_acc.csv (final protocol), next to metrics.json; returns the files."""
+    from ltgrid import figures
+
+    cell_dir = Path(cell_dir)
+    final = result["protocols"]["final"]
+    title = f"{result['label']}\n{PROTOCOLS['final']}"
+    counts = np.asarray(result["train_counts"])
+    seen = counts > 0  # a class without training images has no place on a log axis
+    written = [
+        figures.reliability_diagram(final["reliability"], cell_dir / FIGURES["reliability"], title),
+        figures.per_class_accuracy_plot(
+            counts[seen], [a for a, s in zip(final["per_class_acc"], seen) if s], cell_dir / FIGURES["per_class"], title
+        ),
+    ]
+    history = read_json(cell_dir / "run.json")["history"]
+    stages = " + ".join(dict.fromkeys(str(r.get("stage", "stage1")) for r in history))
+    written.append(figures.training_curves(plot_history(history), cell_dir / FIGURES["curves"], f"{result['label']} ({stages})"))
+    write_text(cell_dir / PER_CLASS_CSV, per_class_csv(result))
+    print(f"[{result['label']}] figures: {', '.join(p.name for p in written)}", file=sys.stderr, flush=True)
+    return written + [cell_dir / PER_CLASS_CSV]

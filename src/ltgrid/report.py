@@ -1,123 +1,397 @@
-"""Cells -> tables: methods as rows, (dataset, rho) as columns, mean +- std over seeds.
+"""Cells -> tables and overlay figures: methods as rows, (dataset, rho) as columns, mean +- std over seeds.
 
-Written as markdown, CSV and LaTeX (booktabs) into results/tables/<grid>/, one table per
-metric and model-selection protocol.
+Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
+Snakemake's report) into results/tables/<grid>/, once per model-selection protocol, and
+every caption names that protocol and the number of seeds. The rows come from metrics.json
+files (`cell_rows`) or from the MLflow store (`ltgrid.mlflow_tables`); both give the same
+frame, so both give the same tables.
 """
 
 from __future__ import annotations
 
+import csv
+import html
+import io
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
+from ltgrid.evaluate import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
+from ltgrid.published import EMPTY, PUBLISHED_METRICS, Published
 
-TABLE_METRICS = {"top1_err": "Top-1 error (%)", "ece": "ECE (%, 15 bins)"}
+KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
+ROW_COLUMNS = [*KEY_COLUMNS, "shots_many", "shots_few", *SCALAR_KEYS, "epoch"]
+TABLE_METRICS = {"top1_err": "Top-1 error (%)", "ece": "ECE (%, 15 equal-width bins (b_{k-1}, b_k])"}
+GROUPINGS = {
+    "shots": (
+        {"many": "many_acc", "medium": "medium_acc", "few": "few_acc"},
+        "many / medium / few-shot top-1 accuracy (%)",
+    ),
+    "thirds": (
+        {"head": "thirds_head_acc", "medium": "thirds_medium_acc", "tail": "thirds_tail_acc"},
+        "head / medium / tail top-1 accuracy (%), classes split into equal thirds by index (the authors' grouping)",
+    ),
+}
+TABLE_KINDS = [*TABLE_METRICS, *GROUPINGS, "published"]
+FORMATS = (".md", ".csv", ".tex", ".html")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- rows
 
 
 def cell_rows(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per (cell, protocol) with the scalar metrics."""
+    """One row per (cell, protocol): the cell's keys, its shot thresholds and its scalar metrics."""
     rows = []
     for path in metrics_files:
         result = read_json(path)
         cell = result["cell"]
         for protocol, m in result["protocols"].items():
             rows.append({
-                "dataset": cell["dataset"], "rho": cell["rho"], "split_seed": cell["split_seed"],
-                "method": cell["method"], "seed": cell["seed"], "protocol": protocol,
-                **{k: v for k, v in m.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+                "dataset": cell["dataset"], "rho": float(cell["rho"]), "split_seed": int(cell["split_seed"]),
+                "method": cell["method"], "seed": int(cell["seed"]), "protocol": protocol,
+                "shots_many": int(cell["shots"]["many"]), "shots_few": int(cell["shots"]["few"]),
+                **{k: float(m[k]) for k in (*SCALAR_KEYS, "epoch") if m.get(k) is not None},
             })
-    return pd.DataFrame(rows)
+    if not rows:
+        raise ValueError("no metrics.json given: nothing to tabulate")
+    return frame(rows)
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows -> the frame every table is built from (fixed columns, whichever source the rows came from)."""
+    df = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
+    return df.sort_values(KEY_COLUMNS).reset_index(drop=True)
+
+
+def grid_protocols(config: dict[str, Any]) -> list[str]:
+    """The protocols every cell of a grid has: best_val only when a dataset holds out a validation split."""
+    has_val = any(((ds.get("split") or {}).get("val_per_class") or 0) > 0 for ds in config["datasets"].values())
+    return [p for p in PROTOCOLS if p != "best_val" or has_val]
+
+
+def table_stems(protocols: Sequence[str]) -> list[str]:
+    """File stems (no extension) `write_tables` writes for these protocols."""
+    return [f"{kind}_{protocol}" for protocol in protocols for kind in TABLE_KINDS]
 
 
 def column_label(dataset: str, rho: float) -> str:
     return f"{dataset} rho={rho:g}"
 
 
-def aggregate(df: pd.DataFrame, metric: str, protocol: str, method_order: list[str]) -> pd.DataFrame:
-    """Mean, std and count over seeds (training and split seeds) for each method x (dataset, rho)."""
+def columns_of(df: pd.DataFrame) -> list[tuple[str, float]]:
+    """(dataset, rho) pairs of every cell, sorted: the same columns under every protocol."""
+    return sorted({(d, float(r)) for d, r in zip(df["dataset"], df["rho"])})
+
+
+def methods_of(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
+    """Rows: the given order, then any other method present, alphabetically."""
+    present = set(df["method"])
+    return [m for m in method_order if m in present] + sorted(present - set(method_order))
+
+
+def aggregate(df: pd.DataFrame, metric: str, protocol: str) -> dict[tuple[str, str, float], tuple[float, float, int]]:
+    """(method, dataset, rho) -> (mean, sample std, n) over training and split seeds."""
     sub = df[df["protocol"] == protocol]
-    grouped = sub.groupby(["method", "dataset", "rho"])[metric]
-    stats = grouped.agg(["mean", "std", "count"]).reset_index()
-    stats["column"] = [column_label(d, r) for d, r in zip(stats["dataset"], stats["rho"])]
-    order = [m for m in method_order if m in set(stats["method"])]
-    stats["method"] = pd.Categorical(stats["method"], categories=order, ordered=True)
-    return stats.sort_values(["method", "dataset", "rho"])
+    if metric not in sub.columns:
+        return {}
+    sub = sub[sub[metric].notna()]
+    out = {}
+    for (method, dataset, rho), values in sub.groupby(["method", "dataset", "rho"])[metric]:
+        out[(method, dataset, float(rho))] = (float(values.mean()), float(values.std(ddof=1)), int(values.size))
+    return out
 
 
-def format_cell(mean: float, std: float, count: int) -> str:
-    if pd.isna(mean):
+def format_stat(stat: tuple[float, float, int] | None, show_n: bool) -> str:
+    if stat is None:
         return "-"
-    if count > 1 and not pd.isna(std):
-        return f"{mean:.2f} ± {std:.2f}"
-    return f"{mean:.2f}"
+    mean, std, n = stat
+    text = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
+    return f"{text} ({n})" if show_n else text
 
 
-def wide_table(stats: pd.DataFrame) -> pd.DataFrame:
-    columns = list(dict.fromkeys(stats.sort_values(["dataset", "rho"])["column"]))
-    table = pd.DataFrame(index=pd.Index(stats["method"].cat.categories, name="method"), columns=columns, dtype=object)
-    for row in stats.itertuples():
-        table.loc[row.method, row.column] = format_cell(row.mean, row.std, row.count)
-    return table.fillna("-")
+def seed_note(counts: Iterable[int]) -> tuple[str, bool]:
+    """Caption text about seeds, and whether cells must show their own n (counts differ)."""
+    ns = sorted(set(counts))
+    if not ns:
+        return "no cell evaluated", False
+    if ns == [1]:
+        return "n = 1 seed per cell (no std)", False
+    if len(ns) == 1:
+        return f"mean ± sample std over n = {ns[0]} seeds per cell (training x split seeds)", False
+    return f"mean ± sample std over n = {', '.join(map(str, ns))} seeds per cell, (n) after each value", True
 
 
-def to_markdown(table: pd.DataFrame, caption: str) -> str:
-    header = "| method | " + " | ".join(table.columns) + " |"
-    sep = "|---|" + "---|" * len(table.columns)
-    lines = [f"**{caption}**", "", header, sep]
-    lines += ["| " + str(idx) + " | " + " | ".join(str(v) for v in row) + " |" for idx, row in table.iterrows()]
-    return "\n".join(lines) + "\n"
+# ---------------------------------------------------------------- tables
 
 
-def to_latex(table: pd.DataFrame, caption: str) -> str:
-    esc = lambda s: str(s).replace("_", r"\_").replace("±", r"$\pm$")  # noqa: E731
-    cols = "l" + "c" * len(table.columns)
-    lines = [
-        r"\begin{table}[t]", r"\centering", rf"\caption{{{esc(caption)}}}", rf"\begin{{tabular}}{{{cols}}}",
-        r"\toprule", "method & " + " & ".join(esc(c) for c in table.columns) + r" \\", r"\midrule",
+@dataclass
+class Table:
+    """A rendered-ready table: string cells, optional spanning headers (LaTeX/HTML), notes under it."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+    spans: list[tuple[str, int]] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def flat_header(self) -> list[str]:
+        """Column names for markdown and CSV: the spanning label joined to the column's own."""
+        if not self.spans:
+            return list(self.header)
+        tops = [label for label, width in self.spans for _ in range(width)]
+        return [f"{top} {name}".strip() for top, name in zip(tops, self.header)]
+
+
+def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
+    stats = aggregate(df, metric, protocol)
+    note, show_n = seed_note(n for _, _, n in stats.values())
+    columns = columns_of(df)
+    rows = [
+        [method] + [format_stat(stats.get((method, d, r)), show_n) for d, r in columns]
+        for method in methods_of(df, method_order)
     ]
-    lines += [esc(idx) + " & " + " & ".join(esc(v) for v in row) + r" \\" for idx, row in table.iterrows()]
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    caption = f"{grid}: {TABLE_METRICS[metric]}; model selection: {PROTOCOLS[protocol]}; {note}"
+    return Table(caption, ["method"] + [column_label(d, r) for d, r in columns], rows)
+
+
+def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:
+    notes = []
+    if kind == "shots":
+        for dataset, sub in df.groupby("dataset"):
+            many, few = int(sub["shots_many"].iloc[0]), int(sub["shots_few"].iloc[0])
+            notes.append(
+                f"{dataset}: many = more than {many}, medium = {few} to {many}, few = fewer than {few} training images"
+            )
+    keys = ["many", "medium", "few"] if kind == "shots" else ["thirds_head", "thirds_medium", "thirds_tail"]
+    for dataset, rho in columns:
+        sub = df[(df["dataset"] == dataset) & (df["rho"] == rho)]
+        sizes = [sub[f"n_classes_{k}"].iloc[0] if f"n_classes_{k}" in sub else np.nan for k in keys]
+        if not any(pd.isna(s) for s in sizes):
+            notes.append(f"{column_label(dataset, rho)}: {' / '.join(str(int(s)) for s in sizes)} classes per group")
+    return notes
+
+
+def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
+    """Accuracy per class group (standard shots, or equal thirds) under each (dataset, rho)."""
+    groups, title = GROUPINGS[kind]
+    stats = {name: aggregate(df, metric, protocol) for name, metric in groups.items()}
+    note, show_n = seed_note(n for s in stats.values() for _, _, n in s.values())
+    columns = columns_of(df)
+    rows = [
+        [method] + [format_stat(stats[g].get((method, d, r)), show_n) for d, r in columns for g in groups]
+        for method in methods_of(df, method_order)
+    ]
+    header = ["method"] + [g for _ in columns for g in groups]
+    spans = [("", 1)] + [(column_label(d, r), len(groups)) for d, r in columns]
+    caption = f"{grid}: {title}; model selection: {PROTOCOLS[protocol]}; {note}"
+    return Table(caption, header, rows, spans, _group_notes(df, kind, columns))
+
+
+def published_table(
+    df: pd.DataFrame, published: Published, protocol: str, method_order: Sequence[str], grid: str
+) -> Table:
+    """One row per reproduced (dataset, rho, method): published figure or a dash, reproduced mean ± std (n), difference."""
+    metrics = ["top1_err"] + [m for m in published.metrics() if m != "top1_err"]
+    stats = {m: aggregate(df, m, protocol) for m in metrics}
+    rows, used = [], []
+    for dataset, rho in columns_of(df):
+        for method in methods_of(df, method_order):
+            for metric in metrics:
+                stat = stats[metric].get((method, dataset, rho))
+                fig = published.lookup(dataset, rho, method, metric)
+                if stat is None or (fig is None and metric != "top1_err"):
+                    continue
+                row = [dataset, f"{rho:g}", method]
+                if len(metrics) > 1:
+                    row.append(PUBLISHED_METRICS[metric])
+                if fig is None:
+                    row += ["-", format_stat(stat, True), "-", "-"]
+                else:
+                    row += [f"{fig.value:.2f}", format_stat(stat, True), f"{stat[0] - fig.value:+.2f}", f"[{fig.source}]"]
+                    used.append(fig.source)
+                rows.append(row)
+    header = ["dataset", "rho", "method"] + (["metric"] if len(metrics) > 1 else [])
+    header += ["published", "reproduced mean ± std (n)", "difference", "source"]
+    what = "figures" if len(metrics) > 1 else PUBLISHED_METRICS["top1_err"]
+    caption = (
+        f"{grid}: published vs reproduced {what}; reproduced model selection: {PROTOCOLS[protocol]}; "
+        "difference = reproduced mean - published; a dash: no published figure"
+    )
+    notes = [f"[{key}] {published.sources[key].text()}" for key in dict.fromkeys(used)]
+    return Table(caption, header, rows, notes=notes)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def to_markdown(table: Table) -> str:
+    header = table.flat_header()
+    lines = [f"**{table.caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    if table.notes:
+        lines += [""] + [f"- {note}" for note in table.notes]
     return "\n".join(lines) + "\n"
 
 
-def seed_note(stats: pd.DataFrame) -> str:
-    counts = sorted(set(int(c) for c in stats["count"]))
-    return f"n = {', '.join(map(str, counts))} seed(s) per cell; mean ± std over seeds where n > 1"
+def to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(table.flat_header())
+    writer.writerows(table.rows)
+    return buf.getvalue()
+
+
+LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
+
+
+def to_latex(table: Table) -> str:
+    n = len(table.header)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(table.caption)}}}",
+             rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
+    if table.spans:
+        cells, rules, start = [], [], 1
+        for label, width in table.spans:
+            cells.append(rf"\multicolumn{{{width}}}{{c}}{{{latex_escape(label)}}}" if label and width > 1 else latex_escape(label))
+            if label:
+                rules.append(rf"\cmidrule(lr){{{start}-{start + width - 1}}}")
+            start += width
+        lines += [" & ".join(cells) + r" \\", " ".join(rules)]
+    lines += [" & ".join(latex_escape(h) for h in table.header) + r" \\", r"\midrule"]
+    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in table.rows]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines += [rf"\par\footnotesize {latex_escape(note)}" for note in table.notes]
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+HTML_STYLE = (
+    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+    "th,td{padding:.25em .7em;text-align:center}td:first-child{text-align:left}"
+    "thead tr:last-child th{border-bottom:1px solid #333}table{border-top:2px solid #333;border-bottom:2px solid #333}"
+    "caption{caption-side:top;font-weight:bold;padding-bottom:.5em;text-align:left}.notes{font-size:90%}"
+)
+
+
+def to_html(table: Table) -> str:
+    """A standalone page: Snakemake's report shows HTML results inline."""
+    e = html.escape
+    head = []
+    if table.spans:
+        head.append("<tr>" + "".join(f'<th colspan="{w}">{e(label)}</th>' for label, w in table.spans) + "</tr>")
+    head.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
+    body = ["<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in table.rows]
+    notes = "".join(f"<li>{e(n)}</li>" for n in table.notes)
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{e(table.caption)}</title>'
+        f"<style>{HTML_STYLE}</style></head><body>\n<table><caption>{e(table.caption)}</caption>\n"
+        f"<thead>{''.join(head)}</thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table>\n"
+        + (f'<ul class="notes">{notes}</ul>\n' if notes else "") + "</body></html>\n"
+    )
+
+
+RENDERERS = {".md": to_markdown, ".csv": to_csv, ".tex": to_latex, ".html": to_html}
+
+
+def build_tables(
+    df: pd.DataFrame, method_order: Sequence[str], grid: str, protocols: Sequence[str], published: Published = EMPTY
+) -> dict[str, Table]:
+    """Every table of a grid, by file stem. A protocol listed but absent from the cells is an error."""
+    missing = [p for p in protocols if p not in set(df["protocol"])]
+    if missing:
+        raise ValueError(f"protocol(s) {missing} requested but no cell has them; cells have {sorted(set(df['protocol']))}")
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {unknown}; known: {list(PROTOCOLS)}")
+    tables: dict[str, Table] = {}
+    for protocol in protocols:
+        for metric in TABLE_METRICS:
+            tables[f"{metric}_{protocol}"] = metric_table(df, metric, protocol, method_order, grid)
+        for kind in GROUPINGS:
+            tables[f"{kind}_{protocol}"] = group_table(df, kind, protocol, method_order, grid)
+        tables[f"published_{protocol}"] = published_table(df, published, protocol, method_order, grid)
+    return tables
 
 
 def write_tables(
-    metrics_files: Iterable[str | Path], out_dir: str | Path, method_order: list[str], grid: str
+    df: pd.DataFrame, out_dir: str | Path, method_order: Sequence[str], grid: str,
+    protocols: Sequence[str] | None = None, published: Published = EMPTY,
 ) -> list[Path]:
-    """Write every table for a grid; return the files written."""
-    from ltgrid.evaluate import PROTOCOLS
-
+    """Write every table (md, csv, tex, html) and the per-cell rows (cells.csv); return the files."""
     out_dir = Path(out_dir)
-    df = cell_rows(metrics_files)
-    written: list[Path] = []
-    write_text(out_dir / "cells.csv", df.to_csv(index=False))
-    written.append(out_dir / "cells.csv")
-    for protocol in [p for p in PROTOCOLS if p in set(df["protocol"])]:
-        for metric, title in TABLE_METRICS.items():
-            stats = aggregate(df, metric, protocol, method_order)
-            table = wide_table(stats)
-            caption = f"{grid}: {title}; model selection: {PROTOCOLS[protocol]}; {seed_note(stats)}"
-            stem = out_dir / f"{metric}_{protocol}"
-            write_text(stem.with_suffix(".md"), to_markdown(table, caption))
-            write_text(stem.with_suffix(".csv"), table.to_csv())
-            write_text(stem.with_suffix(".tex"), to_latex(table, caption))
-            written += [stem.with_suffix(s) for s in (".md", ".csv", ".tex")]
+    protocols = list(protocols) if protocols is not None else [p for p in PROTOCOLS if p in set(df["protocol"])]
+    tables = build_tables(df, method_order, grid, protocols, published)
+    write_text(out_dir / "cells.csv", frame(df.to_dict("records")).to_csv(index=False))
+    written = [out_dir / "cells.csv"]
+    for i, (stem, table) in enumerate(tables.items(), 1):
+        for ext in FORMATS:
+            write_text(out_dir / f"{stem}{ext}", RENDERERS[ext](table))
+            written.append(out_dir / f"{stem}{ext}")
+        log(f"tables: {i}/{len(tables)} {stem} ({', '.join(FORMATS)})")
     return written
 
 
-def summary(metrics_files: Iterable[str | Path]) -> dict[str, Any]:
+def summary(df: pd.DataFrame) -> dict[str, Any]:
     """Mean final-epoch metrics per (dataset, rho, method), for `dvc metrics show`."""
-    df = cell_rows(metrics_files)
     df = df[df["protocol"] == "final"]
     out: dict[str, Any] = {}
     for (dataset, rho, method), sub in df.groupby(["dataset", "rho", "method"]):
         out[f"{dataset}/rho{rho:g}/{method}"] = {
             "top1_err": round(float(sub["top1_err"].mean()), 4), "ece": round(float(sub["ece"].mean()), 4),
+            "n": int(len(sub)),
         }
     return out
+
+
+# ---------------------------------------------------------------- overlay figures
+
+
+def pooled_bins(bins_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Reliability bins of several seeds pooled into one: counts add, accuracy and confidence are count-weighted."""
+    if not bins_list:
+        raise ValueError("pooled_bins needs at least one bins dict")
+    edges = np.asarray(bins_list[0]["edges"], dtype=np.float64)
+    counts = np.zeros(edges.size - 1)
+    acc_sum, conf_sum = np.zeros_like(counts), np.zeros_like(counts)
+    for bins in bins_list:
+        if not np.allclose(bins["edges"], edges):
+            raise ValueError(f"cannot pool reliability bins with different edges: {bins['edges']} vs {edges.tolist()}")
+        c = np.asarray(bins["counts"], dtype=np.float64)
+        counts += c
+        acc_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64))
+        conf_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.where(counts > 0, acc_sum / np.maximum(counts, 1), np.nan)
+        conf = np.where(counts > 0, conf_sum / np.maximum(counts, 1), np.nan)
+    return {"n_bins": int(counts.size), "counts": counts, "acc": acc, "conf": conf, "edges": edges}
+
+
+def write_overlay(
+    metrics_files: Iterable[str | Path], out: str | Path, method_order: Sequence[str], title: str,
+    protocol: str = "final",
+) -> Path:
+    """One reliability curve per method (its seeds pooled) for one (dataset, rho)."""
+    from ltgrid.figures import reliability_overlay
+
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for path in metrics_files:
+        result = read_json(path)
+        by_method.setdefault(result["cell"]["method"], []).append(result["protocols"][protocol]["reliability"])
+    order = [m for m in method_order if m in by_method] + sorted(set(by_method) - set(method_order))
+    curves = [(f"{m} ({len(by_method[m])} seed{'s' * (len(by_method[m]) > 1)})", pooled_bins(by_method[m])) for m in order]
+    path = reliability_overlay(curves, out, f"{title}\nmodel selection: {PROTOCOLS[protocol]}")
+    log(f"figures: {path} ({len(curves)} methods)")
+    return path

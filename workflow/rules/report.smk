@@ -1,17 +1,74 @@
-# Every cell's metrics.json -> the grid's tables.
+# Every cell's metrics.json -> the grid's tables; per (dataset, rho) a reliability overlay.
+# Outputs marked report(...) go into `snakemake --report results/report.html` with the
+# captions in workflow/report/.
+from ltgrid.evaluate import PROTOCOLS
+from ltgrid.mlflow_tables import grid_spec
+from ltgrid.report import FORMATS, table_stems, grid_protocols
+
+report: "../report/workflow.rst"
+
+TABLE_DIR = f"results/tables/{GRID}"
+FIGURE_DIR = f"results/figures/{GRID}"
+PUBLISHED = "params/published.yaml"
+GRID_PROTOCOLS = grid_protocols(config)
+OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
+CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
+FIGURES = OVERLAYS + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
+
+
+def table_report(stem, protocol):
+    """The HTML rendering of a table, for the report; its kind picks the caption."""
+    kind = stem[: -len(protocol) - 1]
+    return report(
+        f"{TABLE_DIR}/{stem}.html", caption=f"../report/table_{kind}.rst", category="Tables",
+        subcategory=f"model selection: {PROTOCOLS[protocol]}",
+    )
 
 
 rule tables:
     input:
-        [f"{d}/metrics.json" for d in cell_dirs()],
+        metrics=[f"{d}/metrics.json" for d in cell_dirs()],
+        published=PUBLISHED,
+        tracking=f"{RUNS}/tracking.json",
     output:
         TABLES,
+        files=[
+            path for stem in table_stems(GRID_PROTOCOLS) for ext in FORMATS
+            if ext != ".html" and (path := f"{TABLE_DIR}/{stem}{ext}") not in TABLES
+        ],
+        html=[table_report(stem, p) for p in GRID_PROTOCOLS for stem in table_stems([p])],
+        cells=f"{TABLE_DIR}/cells.csv",
         summary=f"results/metrics/{GRID}.json",
     params:
         methods=",".join(METHOD_ORDER),
-        out_dir=f"results/tables/{GRID}",
+        protocols=",".join(GRID_PROTOCOLS),
+        library=",".join(config.get("method_library") or {}),
+        spec=json.dumps(grid_spec(config), sort_keys=True),
     log:
         f"results/logs/{GRID}/tables.log",
     shell:
-        "python -m ltgrid report --grid {GRID} --methods {params.methods} --out-dir {params.out_dir} "
-        "--summary {output.summary} {input} 2> {log}"
+        "python -m ltgrid report --grid {GRID} --methods {params.methods} --protocols {params.protocols} "
+        "--out-dir {TABLE_DIR} --summary {output.summary} --published {input.published} "
+        "--method-library {params.library:q} --tracking {input.tracking} --grid-spec {params.spec:q} "
+        "{input.metrics} 2> {log}"
+
+
+def overlay_inputs(wc):
+    return [f"{c.path(GRID)}/metrics.json" for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho]
+
+
+rule reliability_overlay:
+    input:
+        overlay_inputs,
+    output:
+        report(
+            f"{FIGURE_DIR}/reliability_{{dataset}}_rho{{rho}}.png", caption="../report/figure_overlay.rst",
+            category="Figures", subcategory="Reliability, methods overlaid", labels={"dataset": "{dataset}", "rho": "{rho}"},
+        ),
+    params:
+        methods=",".join(METHOD_ORDER),
+    log:
+        f"results/logs/{GRID}/figures/reliability_{{dataset}}_rho{{rho}}.log",
+    shell:
+        "python -m ltgrid overlay --title '{GRID}: {wildcards.dataset} rho={wildcards.rho}' "
+        "--methods {params.methods} --out {output} {input} 2> {log}"

@@ -46,13 +46,27 @@ rule train:
         "--tracking {input.tracking} --out-dir {params.out_dir} --threads {threads} {params.stage1} 2> {log}"
 
 
+def cell_figure(name, caption, figure):
+    """A per-cell PNG marked for `snakemake --report` (workflow/report/ holds the captions)."""
+    return report(
+        f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{name}",
+        caption=f"../report/{caption}", category="Cell figures", subcategory="{dataset} rho={rho}",
+        labels={"method": "{method}", "seed": "{seed}", "split": "{split}", "figure": figure},
+    )
+
+
 rule evaluate:
     input:
         predictions=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/predictions.npz",
         run=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/run.json",
     output:
-        f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/metrics.json",
+        metrics=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/metrics.json",
+        per_class=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/per_class_acc.csv",
+        # The cell's figures (final epoch), also logged to its MLflow run under figures/.
+        reliability=cell_figure("reliability.png", "cell_reliability.rst", "reliability diagram"),
+        per_class_plot=cell_figure("per_class_acc.png", "cell_per_class.rst", "per-class accuracy"),
+        curves=cell_figure("training_curves.png", "cell_curves.rst", "training curves"),
     log:
         f"results/logs/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}.evaluate.log",
     shell:
-        "python -m ltgrid evaluate --cell-dir $(dirname {output}) 2> {log}"
+        "python -m ltgrid evaluate --cell-dir $(dirname {output.metrics}) 2> {log}"
