@@ -5,31 +5,33 @@ linear classifier). ResNet-10 is the same family with one basic block per stage 
 of OLTR, Liu et al. 2019, and the BagofTricks-LT tables): 5,418,792 parameters at 1000 classes.
 Both are wrapped as a `Classifier` so cRT / tau-norm / LDAM can swap the final layer; the
 convolutions keep torchvision's Kaiming-normal (fan-out) init, no pretrained weights.
+torchvision is imported when a model is built: importing it costs as much as torch itself,
+and every CLI call and Snakefile parse imports this registry.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from ltgrid.models.base import Classifier, make_classifier
+
+# depth -> (block kind, blocks per stage)
+LAYOUTS = {10: ("basic", [1, 1, 1, 1]), 50: ("bottleneck", [3, 4, 6, 3])}
 
 
 class TorchvisionResNet(Classifier):
     """A torchvision ResNet body (stem, four stages, global pool) and our classifier."""
 
-    def __init__(
-        self,
-        block: type[BasicBlock] | type[Bottleneck],
-        layers: list[int],
-        num_classes: int,
-        in_channels: int = 3,
-        normed_classifier: bool = False,
-    ) -> None:
+    def __init__(self, depth: int, num_classes: int, in_channels: int = 3, normed_classifier: bool = False) -> None:
         super().__init__()
+        from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+        if depth not in LAYOUTS:
+            raise ValueError(f"ResNet depth {depth}: known depths {sorted(LAYOUTS)}")
         if num_classes < 1 or in_channels < 1:
             raise ValueError(f"num_classes ({num_classes}) and in_channels ({in_channels}) must be positive")
-        net = ResNet(block, layers, num_classes=num_classes)
+        kind, layers = LAYOUTS[depth]
+        net = ResNet(BasicBlock if kind == "basic" else Bottleneck, layers, num_classes=num_classes)
         if in_channels != 3:
             net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
             nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
@@ -45,8 +47,8 @@ class TorchvisionResNet(Classifier):
 
 
 def resnet10(num_classes: int, in_channels: int = 3, normed_classifier: bool = False) -> TorchvisionResNet:
-    return TorchvisionResNet(BasicBlock, [1, 1, 1, 1], num_classes, in_channels, normed_classifier)
+    return TorchvisionResNet(10, num_classes, in_channels, normed_classifier)
 
 
 def resnet50(num_classes: int, in_channels: int = 3, normed_classifier: bool = False) -> TorchvisionResNet:
-    return TorchvisionResNet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, normed_classifier)
+    return TorchvisionResNet(50, num_classes, in_channels, normed_classifier)

@@ -1,0 +1,70 @@
+"""iNaturalist JSON annotations -> list files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from ltgrid.data.inat import convert, main
+from ltgrid.data.listfile import read_list
+from ltgrid.data.sources import ChecksumError, SourceError
+
+
+def write_annotations(path: Path, category_ids=(0, 1, 2), per_class=(3, 2, 1), drop=None, extra_ann=None) -> Path:
+    images, anns = [], []
+    image_id = 100
+    for cid, n in zip(category_ids, per_class):
+        for k in range(n):
+            images.append({"id": image_id, "file_name": f"train_val2018/Plantae/{cid}/{k:03d}.jpg", "width": 40, "height": 30})
+            anns.append({"id": image_id + 1000, "image_id": image_id, "category_id": cid})
+            image_id += 1
+    if drop is not None:
+        anns = [a for a in anns if a["image_id"] != drop]
+    if extra_ann is not None:
+        anns.append(extra_ann)
+    cats = [{"id": cid, "name": f"species {cid}", "supercategory": "Plantae"} for cid in category_ids]
+    path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
+    return path
+
+
+def test_lines_follow_the_json_image_order(tmp_path):
+    ann = write_annotations(tmp_path / "train2018.json")
+    counts = convert({"path": str(ann)}, tmp_path / "train.txt")
+    paths, labels = read_list(tmp_path / "train.txt")
+    assert paths[0] == "train_val2018/Plantae/0/000.jpg" and labels.tolist() == [0, 0, 0, 1, 1, 2]
+    assert dict(counts) == {0: 3, 1: 2, 2: 1}
+
+
+def test_category_ids_that_are_not_0_to_c_minus_1_become_ranks(tmp_path):
+    ann = write_annotations(tmp_path / "a.json", category_ids=(5, 17, 9))
+    convert({"path": str(ann)}, tmp_path / "l.txt")
+    _, labels = read_list(tmp_path / "l.txt")
+    assert labels.tolist() == [0, 0, 0, 2, 2, 1]  # ids 5, 9, 17 -> 0, 1, 2
+
+
+def test_checksum_is_verified(tmp_path):
+    ann = write_annotations(tmp_path / "a.json")
+    good = hashlib.md5(ann.read_bytes()).hexdigest()
+    convert({"path": str(ann), "md5": good}, tmp_path / "ok.txt")
+    with pytest.raises(ChecksumError, match="has md5"):
+        convert({"path": str(ann), "md5": "0" * 32}, tmp_path / "bad.txt")
+    assert not (tmp_path / "bad.txt").exists()
+
+
+def test_unlabelled_or_twice_labelled_images_fail(tmp_path):
+    with pytest.raises(SourceError, match=r"image train_val2018/Plantae/0/001\.jpg \(id 101\) has no annotation"):
+        convert({"path": str(write_annotations(tmp_path / "a.json", drop=101))}, tmp_path / "x.txt")
+    twice = {"id": 9999, "image_id": 100, "category_id": 1}
+    with pytest.raises(SourceError, match="image id 100 has more than one annotation"):
+        convert({"path": str(write_annotations(tmp_path / "b.json", extra_ann=twice))}, tmp_path / "x.txt")
+
+
+def test_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
+    assert main(["--spec", json.dumps({"path": str(tmp_path / "train2018.json")}), "--out", str(tmp_path / "t.txt")]) == 2
+    assert "annotation file" in capsys.readouterr().err
+    ann = write_annotations(tmp_path / "train2018.json")
+    assert main(["--spec", json.dumps({"path": str(ann)}), "--out", str(tmp_path / "t.txt")]) == 0
+    assert "6 images, 3 classes, 3 down to 1 per class" in capsys.readouterr().out
