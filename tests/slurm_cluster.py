@@ -185,12 +185,14 @@ def _wait_until(ready, what: str, timeout: float, procs: list[subprocess.Popen[b
 
 @contextmanager
 def local_slurm_cluster(
-    tmp_path: Path, n_gpus: int = 4, cpus: int = 2, mem_mb: int = 16384, ready_timeout: float = 60
+    tmp_path: Path, n_gpus: int = 4, cpus: int = 2, mem_mb: int = 65536, ready_timeout: float = 60
 ) -> Iterator[SlurmCluster]:
     """Start munged, slurmctld and slurmd on this machine; stop them (by PID) on exit.
 
     `cpus` is CPUs per fake GPU: the node declares n_gpus * cpus CPUs (or `cpus` when
-    n_gpus is 0). Skips the test, naming what is missing, when SLURM or munge is absent.
+    n_gpus is 0) and `mem_mb` of memory, both beyond this machine's, so that n_gpus jobs
+    of the slurm profile's train size (8 GB) fit side by side. Skips the test, naming
+    what is missing, when SLURM or munge is absent.
     """
     bins, missing = find_binaries()
     if missing:
