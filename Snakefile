@@ -9,6 +9,14 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# Small jobs that may need the internet (downloads) run on the submitting machine, not on
+# cluster compute nodes.
+localrules:
+    all,
+    prepare_dataset,
+    tracking_store,
+
+
 rule all:
     input:
         TABLES,

@@ -14,7 +14,6 @@ import pytest
 
 from ltgrid import params as ltparams
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the shared fixture module
 from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: E402,F401
 
 pytestmark = pytest.mark.slurm
