@@ -81,7 +81,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ltgrid.evaluate import evaluate_cell, mlflow_metrics, write_cell_figures
+    from ltgrid.evaluate import PER_CLASS_CSV, evaluate_cell, mlflow_metrics, write_cell_figures
     from ltgrid.tracking import CellRun
 
     cell_dir = Path(args.cell_dir)
@@ -90,7 +90,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     run_info = json.loads((cell_dir / "run.json").read_text())
     run = CellRun(run_info["tracking_uri"], run_info["run_id"])
     run.log_metrics(mlflow_metrics(result))
-    run.log_artifacts([cell_dir / "metrics.json"])
+    run.log_artifacts([cell_dir / "metrics.json", cell_dir / PER_CLASS_CSV])
     run.log_artifacts(files, "figures")
     final = result["protocols"]["final"]
     print(f"{result['label']}: top-1 error {final['top1_err']:.2f}%, ECE {final['ece']:.2f}%")

@@ -24,6 +24,8 @@ PROTOCOLS = {
     "best_val": "best epoch on the validation split",
     "best_test": "best epoch on the TEST set (authors' protocol; optimistic, for comparison only)",
 }
+FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
+PER_CLASS_CSV = "per_class_acc.csv"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -33,7 +35,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
-    """Compute every protocol's metrics for a cell and write metrics.json atomically."""
+    """Compute every protocol's metrics for a cell; write per_class_acc.csv and metrics.json atomically."""
     cell_dir = Path(cell_dir)
     run = read_json(cell_dir / "run.json")
     cell = run["cell"]
@@ -63,6 +65,7 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
         "train_counts": [int(c) for c in counts],
         "protocols": protocols,
     }
+    write_text(cell_dir / PER_CLASS_CSV, per_class_csv(result))
     write_json(cell_dir / "metrics.json", result)
     return result
 
@@ -88,9 +91,6 @@ def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
-PER_CLASS_CSV = "per_class_acc.csv"
-
 
 def per_class_csv(result: dict[str, Any]) -> str:
     """class, training images, test accuracy (%) under each protocol: one line per class."""
@@ -113,7 +113,7 @@ def plot_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Path]:
-    """The cell's figures and per_class_acc.csv (final protocol), next to metrics.json; returns the files."""
+    """The cell's figures (final protocol), next to metrics.json; returns the files."""
     from ltgrid import figures
 
     cell_dir = Path(cell_dir)
@@ -130,6 +130,5 @@ def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Pat
     history = read_json(cell_dir / "run.json")["history"]
     stages = " + ".join(dict.fromkeys(str(r.get("stage", "stage1")) for r in history))
     written.append(figures.training_curves(plot_history(history), cell_dir / FIGURES["curves"], f"{result['label']} ({stages})"))
-    write_text(cell_dir / PER_CLASS_CSV, per_class_csv(result))
     print(f"[{result['label']}] figures: {', '.join(p.name for p in written)}", file=sys.stderr, flush=True)
-    return written + [cell_dir / PER_CLASS_CSV]
+    return written
