@@ -1,0 +1,126 @@
+"""Bad inputs through the real workflow: bad params stop Snakemake before any job; a bad
+data source fails the prepare job with a clear message and leaves nothing under data/ that
+looks like a dataset.
+
+The unit tests (test_params*.py, test_sources.py) pin each message; these check that the
+message reaches the user of `snakemake` and that no half-written file is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import copy_project, run, tiny_grid, write_params
+from tests.helpers.cifar_archives import make_cifar10_archive, make_hostile_archive, truncate
+
+pytestmark = pytest.mark.pipeline
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return copy_project(tmp_path_factory.mktemp("bad") / "project")
+
+
+def snakemake(root: Path, params_file: Path, *targets: str, dry: bool = False):
+    # targets before --configfile, which takes every word after it
+    cmd = ["snakemake", "--cores", "1", *(["-n"] if dry else []), *targets, "--configfile", str(params_file)]
+    return run(cmd, root, check=False, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c["datasets"]["digits"].__setitem__("ratios", [0.5]), "datasets.digits.ratios[0] = 0.5"),
+        (lambda c: c["recipes"]["digits"]["optimizer"].__setitem__("lr", 0), "recipes.digits.optimizer.lr = 0"),
+        (lambda c: c.__setitem__("seeds", ["1"]), 'seeds[0] = "1"'),
+        (lambda c: c.setdefault("method_library", {}).__setitem__("unimix", {"mixing": {"name": "unimixx"}}),
+         "mixing.name = 'unimixx'"),
+        (lambda c: c["datasets"]["digits"]["source"].__setitem__("kind", "mnist"), "datasets.digits.source.kind = 'mnist'"),
+        (lambda c: c.__setitem__("tracking", {"uri": "https://alice:s3cret@example.org"}), "tracking.uri: a URL with user:password@"),
+    ],
+)
+def test_bad_params_fail_the_dry_run_before_any_job(project, tmp_path, mutate, expected):
+    config = tiny_grid(grid="bad")
+    mutate(config)
+    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), dry=True)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and expected in output, output[-3000:]
+    assert "s3cret" not in output
+    assert "Job stats" not in output and "rule prepare_dataset" not in output  # no job was planned
+
+
+def test_python_tags_in_a_configfile_are_refused(project, tmp_path):
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "evil.yaml"
+    bad.write_text(f"grid: evil\nseeds: !!python/object/apply:os.system ['touch {marker}']\n")
+    proc = snakemake(project, bad, dry=True)
+    assert proc.returncode != 0 and not marker.exists()
+    # Snakemake reads --configfile itself (yte, FullLoader, which has no python/object
+    # constructors) and says only "not valid JSON or YAML"; `ltgrid validate` names the tag.
+    assert "not valid JSON or YAML" in proc.stdout + proc.stderr
+    check = run(["python", "-m", "ltgrid", "validate", str(bad)], project, check=False)
+    assert check.returncode == 2 and "python/object/apply:os.system" in check.stderr, check.stderr
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tampered(kind: str, folder: Path) -> tuple[dict, str]:
+    """A cifar10 source entry for one bad case and the message the prepare job must give."""
+    good = folder / "cifar-10-python.tar.gz"
+    make_cifar10_archive(good)
+    if kind == "wrong checksum":
+        tampered = folder / "tampered.tar.gz"
+        data = bytearray(good.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        tampered.write_bytes(bytes(data))
+        return {"local": str(tampered), "sha256": sha256(good)}, f"sha256 expected {sha256(good)}"
+    if kind == "truncated archive":  # the checksum is that of the truncated file: only extraction can tell
+        short = truncate(good, folder / "short.tar.gz", keep=0.5)
+        return {"local": str(short), "sha256": sha256(short)}, "is truncated or corrupt"
+    if kind == "member escaping its folder":
+        hostile = folder / "hostile.tar.gz"
+        name = make_hostile_archive(hostile, "dotdot")
+        return {"local": str(hostile), "sha256": sha256(hostile)}, f"member {name!r} climbs out of the target folder"
+    if kind == "missing local source":
+        return {"local": str(folder / "absent.tar.gz"), "sha256": sha256(good)}, "absent.tar.gz does not exist"
+    url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
+    return {"url": url, "sha256": sha256(good)}, f"could not download {url}"
+
+
+CASES = ["wrong checksum", "truncated archive", "member escaping its folder", "missing local source", "unreachable URL"]
+
+
+@pytest.mark.parametrize("kind", CASES)
+def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
+    shutil.rmtree(project / "data/raw/cifar", ignore_errors=True)  # each case starts with no cache
+    source, expected = tampered(kind, tmp_path)
+    config = tiny_grid(grid="baddata")
+    config["datasets"] = {"cifar": {
+        "source": {"kind": "cifar10", **source}, "ratios": [10], "model": "resnet32", "recipe": "digits",
+    }}
+    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), "data/raw/cifar/dataset.npz")
+    assert proc.returncode != 0
+    assert "rule prepare_dataset" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    log = (project / "results/logs/prepare/cifar.log").read_text()
+    assert expected in log, log[-3000:]
+    raw = project / "data/raw/cifar"
+    left = sorted(str(p.relative_to(raw)) for p in raw.rglob("*")) if raw.exists() else []
+    assert "dataset.npz" not in left
+    assert not [p for p in left if Path(p).name.startswith(".") or p.endswith((".tmp", ".part", ".extracting"))], left
+    # Only an archive that matched its checksum stays, as the download cache.
+    verified = kind in ("truncated archive", "member escaping its folder")
+    assert left == (["download", "download/cifar-10-python.tar.gz"] if verified else []), left
+    assert not (tmp_path.parent / "evil.txt").exists() and not (project / "data/evil.txt").exists()
