@@ -163,3 +163,31 @@ def test_no_unsafe_yaml_loader_anywhere():
         if pattern.search(line)
     ]
     assert offenders == [] and "safe_load" in (ROOT / "src/ltgrid/params.py").read_text()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from ltgrid.io import atomic_path, write_json
+
+    target = tmp_path / "metrics.json"
+    write_json(target, {"done": True})
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"done": fal')
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == '{\n  "done": true\n}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_a_killed_writer_leaves_only_a_hidden_temporary(tmp_path):
+    """SIGKILL skips every cleanup: the half-written bytes sit under a hidden temporary
+    name, never under the output's name, so Snakemake still sees the output missing."""
+    script = (
+        "import os, sys\nfrom ltgrid.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_text('half')\n    os.kill(os.getpid(), 9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "predictions.npz")], timeout=60)
+    assert proc.returncode == -9
+    names = [p.name for p in tmp_path.iterdir()]
+    assert "predictions.npz" not in names
+    assert len(names) == 1 and re.fullmatch(r"\.predictions\.npz\.\w+\.tmp", names[0]), names
