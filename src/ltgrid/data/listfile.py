@@ -16,6 +16,7 @@ comes back with the positions it holds and is checked against the ones asked for
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -128,7 +129,7 @@ class ListFileDataset:
             "format": np.array("listfile"),
             "root": np.array(self.root),
             "classes": np.array([str(c) for c in range(self.num_classes)]),
-            "lists": np.array(repr(sorted(self.lists.items()))),
+            "lists": np.array(json.dumps(self.lists, sort_keys=True)),  # provenance: files and digests
         }
         for which in self.paths:
             arrays[f"{which}_paths"] = self.paths[which]
