@@ -72,9 +72,15 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return df.sort_values(KEY_COLUMNS).reset_index(drop=True)
 
 
+def has_validation(dataset: dict[str, Any]) -> bool:
+    """A validation set: held out of the split (val_per_class), or a list-file source's own `val` list."""
+    held_out = ((dataset.get("split") or {}).get("val_per_class") or 0) > 0
+    return held_out or bool((dataset.get("source") or {}).get("val"))
+
+
 def grid_protocols(config: dict[str, Any]) -> list[str]:
-    """The protocols every cell of a grid has: best_val only when a dataset holds out a validation split."""
-    has_val = any(((ds.get("split") or {}).get("val_per_class") or 0) > 0 for ds in config["datasets"].values())
+    """The protocols a grid's cells have: best_val only when some dataset has a validation set."""
+    has_val = any(has_validation(ds) for ds in config["datasets"].values())
     return [p for p in PROTOCOLS if p != "best_val" or has_val]
 
 

@@ -213,6 +213,10 @@ def test_grid_protocols_follow_validation_split():
     for ds in config["datasets"].values():
         ds["split"]["val_per_class"] = 0
     assert R.grid_protocols(config) == ["final", "best_test"]
+    imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
+    assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
+    cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
+    assert R.grid_protocols(cifar) == ["final", "best_test"]
 
 
 # ---------------------------------------------------------------- figures
