@@ -86,6 +86,7 @@ def kill_mid_run(root: Path) -> dict:
         proc.wait(timeout=30)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state"]
     assert 2 <= len(state["history"]) < EPOCHS, "the kill did not land mid-run"
+    print(f"killed after epoch {len(state['history'])} of {EPOCHS}; train pids {train}")
     return state
 
 
