@@ -10,9 +10,9 @@ and falls back to plain eager execution wherever an option cannot work, saying w
   CUDA graphs (one replay per step instead of hundreds of kernel launches, what a
   ResNet-32 at batch 64 needs on a large GPU). If compilation fails (no C++ compiler,
   unsupported backend), the first call says so and the model runs eagerly.
-- `deterministic`: seeded, deterministic algorithms. Some CUDA kernels have no
-  deterministic version and raise under it (e.g. the backward of AdaptiveAvgPool2d); see
-  docs/performance.md.
+- `deterministic`: seeded, deterministic algorithms. A CUDA kernel without a deterministic
+  version raises under it (torch.use_deterministic_algorithms lists them); ResNet-32 avoids
+  them (its 1x1 adaptive pooling runs as a mean), and benchmarks/gpu_check.py verifies it.
 
 The wrapper is an `nn.Module` holding the model, so `.train()`/`.eval()` reach it; the
 model's own state_dict keeps its plain keys (the trainer saves `model`, not the wrapper).
