@@ -6,6 +6,8 @@ prior-aware parts (Bayias, UniMix, class-balanced samplers, ...) see the same pr
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +25,7 @@ def check_class_counts(class_counts: Tensor) -> Tensor:
     return counts
 
 
-class Loss(nn.Module):
+class Loss(nn.Module, ABC):
     """A per-sample loss on raw logits: forward returns shape (N,), unreduced.
 
     Subclasses implement `per_sample` (their equation); this base multiplies it by a
@@ -78,8 +80,9 @@ class Loss(nn.Module):
             return logits
         return logits - self.posthoc_tau * self.log_prior.to(logits.device, logits.dtype)
 
-    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
+        """The loss of each sample, unweighted and unreduced (each loss writes its equation here)."""
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
@@ -121,16 +124,17 @@ class Mixing:
         return MixedBatch.unmixed(x, y)
 
 
-class Sampler:
+class Sampler(ABC):
     """Chooses the order (and multiplicity) of training indices for one epoch."""
 
     def __init__(self, class_counts: Tensor) -> None:
         self.class_counts = check_class_counts(class_counts)
 
+    @abstractmethod
     def epoch_indices(
         self, labels: Tensor, epoch: int, num_epochs: int, generator: torch.Generator
-    ) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    ) -> Tensor:
+        """Positions into the training set for one epoch."""
 
 
 def mixed_loss(loss: Loss, logits: Tensor, batch: MixedBatch) -> Tensor:

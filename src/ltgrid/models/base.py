@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -18,13 +20,14 @@ class NormedLinear(nn.Module):
         return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=1).t()
 
 
-class Classifier(nn.Module):
+class Classifier(nn.Module, ABC):
     """Base class: subclasses set `self.classifier` and implement `forward_features`."""
 
     classifier: nn.Module
 
-    def forward_features(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Penultimate features, the classifier's input."""
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.forward_features(x))

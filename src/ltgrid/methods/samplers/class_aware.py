@@ -6,6 +6,8 @@ p_{y} / n_{y}, so one torch.multinomial call does the whole epoch.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 from torch import Tensor
 
@@ -30,8 +32,9 @@ def progressive_class_probs(class_counts: Tensor, epoch: int, num_epochs: int) -
 class ClassAwareSampler(Sampler):
     """Base: subclasses give `class_probs(epoch, num_epochs)`; draws one epoch of positions."""
 
-    def class_probs(self, epoch: int, num_epochs: int) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def class_probs(self, epoch: int, num_epochs: int) -> Tensor:
+        """Probability of drawing each class at this epoch."""
 
     def epoch_indices(self, labels: Tensor, epoch: int, num_epochs: int, generator: torch.Generator) -> Tensor:
         labels_cpu = labels.cpu().long()
