@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,29 @@ COPY_IGNORE = shutil.ignore_patterns(
     ".git", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "raw", "splits", "tmp", "cache",
     ".whl", ".gl",
 )
+
+
+TRACKING_ENV = ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def _clear_tracking_env() -> None:
+    for var in TRACKING_ENV:
+        os.environ.pop(var, None)
+
+
+def pytest_configure(config) -> None:
+    """Each test builds its own store: a developer's MLFLOW_TRACKING_URI must never receive test runs."""
+    _clear_tracking_env()
+
+
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_leaks():
+    """Whatever a test points MLflow at (mlflow.set_tracking_uri exports MLFLOW_TRACKING_URI)
+    is undone, or every later test's pipeline subprocess would log into that store."""
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+    _clear_tracking_env()
 
 
 @pytest.fixture(scope="session")

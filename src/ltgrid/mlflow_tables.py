@@ -10,6 +10,7 @@ a rerun, stay out of the tables: per cell, the latest finished evaluated run cou
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, Iterable
 
@@ -62,14 +63,16 @@ def search_grid_runs(uri: str, experiment: str, grid: str) -> tuple[pd.DataFrame
     exp = _client(uri).get_experiment_by_name(experiment)
     if exp is None:
         raise ValueError(f"MLflow experiment {experiment!r} not found at {uri}; pass --experiment or --tracking-uri")
-    previous = mlflow.get_tracking_uri()
+    # set_tracking_uri also exports MLFLOW_TRACKING_URI to child processes; put back exactly
+    # what the environment held (None unsets both), not MLflow's default store.
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         runs = mlflow.search_runs(
             experiment_ids=[exp.experiment_id], filter_string=f"tags.grid = '{grid}'", output_format="pandas",
         )
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(before)
     spec = json.loads(exp.tags[SPEC_TAG]) if SPEC_TAG in exp.tags else None
     return runs, spec
 

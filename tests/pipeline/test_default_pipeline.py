@@ -57,10 +57,14 @@ def test_metrics_json_beside_predictions(project):
 
 
 def test_mlflow_holds_one_run_per_cell_with_metrics(project):
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
-    mlflow.set_tracking_uri(f"sqlite:///{project / 'results' / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["ltgrid-default"], output_format="pandas")
+    from ltgrid.mlflow_tables import search_grid_runs
+
+    # Never mlflow.set_tracking_uri here: it exports MLFLOW_TRACKING_URI, and every later
+    # test's pipeline (a subprocess) would then log into this store instead of its own.
+    uri = f"sqlite:///{project / 'results' / 'mlflow.db'}"
+    runs, _ = search_grid_runs(uri, "ltgrid-default", "default")
     assert len(runs) == len(METHODS)
     assert sorted(runs["tags.method"]) == sorted(METHODS)
     assert runs["metrics.final_top1_err"].notna().all()
@@ -68,7 +72,7 @@ def test_mlflow_holds_one_run_per_cell_with_metrics(project):
     assert set(runs["tags.rho"]) == {"10"} and set(runs["tags.grid"]) == {"default"}
     assert (runs["params.recipe.epochs"] == "3").all()
     assert runs["tags.git_commit"].str.fullmatch(r"[0-9a-f]{40}").all()
-    history = mlflow.tracking.MlflowClient().get_metric_history(runs["run_id"].iloc[0], "train_loss")
+    history = MlflowClient(tracking_uri=uri).get_metric_history(runs["run_id"].iloc[0], "train_loss")
     assert [m.step for m in history] == [0, 1, 2]
 
 

@@ -324,3 +324,22 @@ def test_latest_run_per_cell_and_grid_spec_filter(metrics_files):
     assert MT.method_order(spec, None, kept) == ["ce"] and MT.method_order(spec, ["x"], kept) == ["x"]
     with pytest.raises(ValueError, match="no evaluated run"):
         MT.latest_per_cell(frame.drop(columns=["metrics.final_top1_err"]), None)
+
+
+@pytest.mark.parametrize("inherited", [None, "sqlite:////nonexistent/elsewhere.db"])
+def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monkeypatch, inherited):
+    """Child processes read MLFLOW_TRACKING_URI: reading one store must not redirect them."""
+    import os
+
+    from ltgrid.tracking import CellRun, ensure_experiment
+
+    if inherited is None:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", inherited)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp_id = ensure_experiment(uri, "ltgrid-g", root=tmp_path)
+    run = CellRun.create(uri, exp_id, "cell", {"grid": "g", "method": "ce"})
+    runs, spec = MT.search_grid_runs(uri, "ltgrid-g", "g")
+    assert list(runs["run_id"]) == [run.run_id] and spec is None
+    assert os.environ.get("MLFLOW_TRACKING_URI") == inherited
