@@ -178,6 +178,16 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
 
+def test_atomic_writes_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    """Results are shared (DVC cache, a team's cluster): same mode as a plain open() would give."""
+    from ltgrid.io import write_text
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    write_text(tmp_path / "atomic.txt", "x")
+    assert (tmp_path / "atomic.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 != 0o600
+
+
 def test_a_killed_writer_leaves_only_a_hidden_temporary(tmp_path):
     """SIGKILL skips every cleanup: the half-written bytes sit under a hidden temporary
     name, never under the output's name, so Snakemake still sees the output missing."""

@@ -93,6 +93,14 @@ def test_ldam_subtracts_the_margin_from_the_target_logit_then_scales() -> None:
     assert type(loss).needs_normed_classifier and not LOSSES.get("ce").needs_normed_classifier
 
 
+def test_ldam_predicts_with_the_scaled_cosines_it_trained() -> None:
+    loss = build_loss("ldam", torch.tensor([16.0, 1.0]), max_margin=0.5, s=10.0)
+    z = torch.tensor([[0.3, 0.1]])
+    assert torch.allclose(loss.eval_logits(z), torch.tensor([[3.0, 1.0]]))
+    loss.posthoc_tau = 1.0  # post-hoc adjustment applies to the scaled logits: s z - log pi
+    assert torch.allclose(loss.eval_logits(z), torch.tensor([[3.0 - torch.log(torch.tensor(16 / 17)), 1.0 - torch.log(torch.tensor(1 / 17))]]))
+
+
 def test_la_tau_zero_is_ce_and_tau_shifts_by_log_prior() -> None:
     assert torch.allclose(build_loss("la", COUNTS, tau=0.0)(LOGITS, TARGET), manual_ce(LOGITS, TARGET))
     log_pi = torch.log(COUNTS / COUNTS.sum())

@@ -34,3 +34,8 @@ class LDAM(Loss):
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
         margin = F.one_hot(target, self.num_classes).to(logits.dtype) * self.margins.to(logits.dtype)[target, None]
         return F.cross_entropy(self.s * (logits - margin), target, reduction="none")
+
+    def eval_logits(self, logits: Tensor) -> Tensor:
+        """s * z: the softmax the loss trained is over scaled cosines, so probabilities (ECE,
+        NLL) must be too; raw cosines in [-1, 1] would read as a near-uniform, underconfident model."""
+        return super().eval_logits(self.s * logits)
