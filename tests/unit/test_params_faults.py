@@ -78,6 +78,17 @@ CASES = {
                              or c["methods"].append("crt"), "stage2.kind 'crtt' is not one of crt, tau_norm"),
     "unknown stage-1 base": (lambda c: c["method_library"].__setitem__("crt", crt_on("nosuch")) or c["methods"].append("crt"),
                              "stage2.base = 'nosuch': unknown method"),
+    # a part whose value is out of range: caught by a trial build before any job, not at train time
+    "unimix alpha negative": (lambda c: c["method_library"]["unimix"]["mixing"].__setitem__("alpha", -1),
+                              "method_library.unimix (dataset digits): method 'unimix': unimix alpha must be a number > 0, got -1"),
+    "unimix tau a string": (lambda c: c["method_library"]["unimix"]["mixing"].__setitem__("tau", "x"),
+                            "unimix tau must be a number, got 'x'"),
+    "focal gamma negative": (lambda c: c["method_library"]["ce"]["loss"].update({"name": "focal", "gamma": -1}),
+                             "focal gamma must be a number >= 0, got -1"),
+    "class-balanced beta above 1": (lambda c: c["method_library"]["ce"]["loss"].update({"weighting": "class_balanced", "beta": 1.5}),
+                                    "beta must be a number in [0, 1], got 1.5"),
+    "bayias test prior negative": (lambda c: c["method_library"]["bayias"]["loss"].__setitem__("test_prior", [1, -1, 1]),
+                                   "bayias test_prior must be 3 positive numbers, got [1, -1, 1]"),
     "part without name": (lambda c: c["method_library"]["mixup"].__setitem__("mixing", {"alpha": 1.0}),
                           "method_library.mixup.mixing = {\"alpha\": 1.0}: 'name' is a required property"),
     # no credentials in params (the value itself is not repeated)
