@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,37 @@ def test_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
     ann = write_annotations(tmp_path / "train2018.json")
     assert main(["--spec", json.dumps({"path": str(ann)}), "--out", str(tmp_path / "t.txt")]) == 0
     assert "6 images, 3 classes, 3 down to 1 per class" in capsys.readouterr().out
+
+
+def as_official_archive(ann: Path, members: tuple[str, ...] = ("train2018.json",)) -> Path:
+    """`train2018.json.tar.gz` as the organisers ship it: a gzip'd tar holding the JSON."""
+    archive = ann.with_name(ann.name + ".tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in members:
+            info = tarfile.TarInfo(name)
+            data = ann.read_bytes()
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def test_the_official_archive_is_read_in_place_and_its_md5_checked(tmp_path):
+    archive = as_official_archive(write_annotations(tmp_path / "train2018.json"))
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    counts = convert({"path": str(archive), "md5": md5}, tmp_path / "train.txt")
+    assert dict(counts) == {0: 3, 1: 2, 2: 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.txt", "train2018.json", "train2018.json.tar.gz"]
+    with pytest.raises(ChecksumError, match="params expect 0{32}"):
+        convert({"path": str(archive), "md5": "0" * 32}, tmp_path / "bad.txt")
+
+
+def test_a_truncated_or_ambiguous_archive_is_named(tmp_path):
+    ann = write_annotations(tmp_path / "train2018.json")
+    archive = as_official_archive(ann)
+    archive.write_bytes(archive.read_bytes()[:60])
+    with pytest.raises(SourceError, match="train2018.json.tar.gz is truncated or not a .tar.gz"):
+        convert({"path": str(archive)}, tmp_path / "x.txt")
+    two = as_official_archive(ann, members=("a.json", "b.json"))
+    with pytest.raises(SourceError, match=r"must hold exactly one \.json file, found \['a.json', 'b.json'\]"):
+        convert({"path": str(two)}, tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()

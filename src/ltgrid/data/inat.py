@@ -1,7 +1,8 @@
 """iNaturalist 2018 official JSON annotations -> "relative/path label" list files.
 
 The official `train2018.json` / `val2018.json` (COCO style: `images`, `annotations`,
-`categories`) become the list files `listfile.py` reads, one line per image in the JSON's
+`categories`), or their archives `train2018.json.tar.gz` / `val2018.json.tar.gz` as
+downloaded (whose md5s the organisers publish), become the list files `listfile.py` reads, one line per image in the JSON's
 image order: `train_val2018/<kingdom>/<id>/<hash>.jpg <label>`, paths relative to the folder
 the images were unpacked in. Labels are the category ids (0..8141 in iNat 2018); ids that
 are not 0..C-1 are mapped to their rank, so a list never holds an out-of-range label.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tarfile
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,13 +70,30 @@ def annotation_lines(data: dict[str, Any], where: str) -> list[str]:
     return lines
 
 
+def read_annotations(path: Path) -> dict[str, Any]:
+    """The JSON itself, or read straight out of the official `*.json.tar.gz` (one .json member,
+    nothing extracted to disk), so the archive's published md5 can pin it."""
+    try:
+        if path.name.endswith((".tar.gz", ".tgz")):
+            with tarfile.open(path, "r:gz") as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
+                if len(members) != 1:
+                    raise SourceError(f"annotation archive {path} must hold exactly one .json file, "
+                                      f"found {[m.name for m in members]}")
+                raw = tar.extractfile(members[0]).read()
+        else:
+            raw = path.read_bytes()
+        return json.loads(raw.decode("utf-8"))
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SourceError(f"annotation archive {path} is truncated or not a .tar.gz: {exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SourceError(f"annotation file {path} is not valid JSON: {exc}") from None
+
+
 def convert(spec: dict[str, Any], out: str | Path) -> Counter[int]:
     """Write the list file for one annotation file atomically; return the per-label counts."""
     path = verify_annotations(spec)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"annotation file {path} is not valid JSON: {exc}") from None
+    data = read_annotations(path)
     lines = annotation_lines(data, str(path))
     write_text(out, "\n".join(lines) + "\n")
     return Counter(int(line.rsplit(" ", 1)[1]) for line in lines)
