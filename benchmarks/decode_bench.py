@@ -28,6 +28,7 @@ import torch
 from ltgrid.data import prepare_dataset, train_labels
 from ltgrid.data.listfile import ListFileDataset, ListFileFeed
 from ltgrid.data.splits import make_split
+from ltgrid.io import write_json
 
 
 def write_images(root: Path, count: int, classes: int, seed: int = 0) -> Path:
@@ -118,7 +119,7 @@ def main() -> None:
         results["load_average_1min_end"] = os.getloadavg()[0]
     print(json.dumps(results, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ltgrid.io import write_json
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args)
     print(json.dumps(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
     return 0
 
 

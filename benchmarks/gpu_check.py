@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from ltgrid.accel import FastForward, set_deterministic
+from ltgrid.io import write_json
 from ltgrid.models import build_model
 
 Check = dict[str, Any]
@@ -157,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     results = run_checks(device)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        write_json(args.json, results)
     return 1 if any(c["status"] == "FAILED" for c in results.values()) else 0
 
 

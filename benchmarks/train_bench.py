@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ltgrid.io import write_json
+
 HERE = Path(__file__).resolve().parent
 CELL_EPOCHS = 200  # a paper cell, for the cells-per-hour extrapolation
 
@@ -227,8 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"200-epoch cells per hour per device: 1 process {c['cells_per_hour_1']:.2f}, "
               f"{c['processes']} processes {c['cells_per_hour_k']:.2f} (extrapolated from {args.epochs} epoch(s) each)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        write_json(args.json, report)
     return 0
 
 

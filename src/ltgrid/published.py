@@ -72,23 +72,24 @@ def _need_str(where: str, key: str, value: Any) -> str:
     return value.strip()
 
 
+def _check_keys(where: str, raw: Any, allowed: set[str], expected: set[str]) -> None:
+    """`raw` is a mapping (of the `expected` keys) with no key outside `allowed`."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{where} = {raw!r}: must be a mapping with {sorted(expected)}")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ParamsError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
 def _source(key: str, raw: Any, path: Path) -> Source:
     where = f"{path}: sources.{key}"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where} = {raw!r}: must be a mapping with {sorted(SOURCE_KEYS)}")
-    unknown = set(raw) - SOURCE_KEYS
-    if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(SOURCE_KEYS)}")
+    _check_keys(where, raw, SOURCE_KEYS, SOURCE_KEYS)
     return Source(key, *(_need_str(where, k, raw.get(k)) for k in ("cite", "where", "selection")))
 
 
 def _figure(i: int, raw: Any, sources: dict[str, Source], methods: set[str] | None, path: Path) -> Figure:
     where = f"{path}: figures[{i}]"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{where} = {raw!r}: must be a mapping with {sorted(FIGURE_KEYS - {'note'})}")
-    unknown = set(raw) - FIGURE_KEYS
-    if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(FIGURE_KEYS)}")
+    _check_keys(where, raw, FIGURE_KEYS, FIGURE_KEYS - {"note"})
     dataset = _need_str(where, "dataset", raw.get("dataset"))
     method = _need_str(where, "method", raw.get("method"))
     if methods is not None and method not in methods:
