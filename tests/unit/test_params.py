@@ -90,3 +90,20 @@ def test_yaml_syntax_error_is_a_params_error(tmp_path):
     bad.write_text("grid: [unclosed\n")
     with pytest.raises(params.ParamsError, match="bad.yaml is not valid YAML"):
         params.load_yaml(bad)
+
+
+
+SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 42, "paper-cifar": 312,
+                 "paper-imagenet": 26, "paper-inat": 13}
+
+
+@pytest.mark.parametrize("name", list(SHIPPED_GRIDS))
+def test_every_shipped_grid_is_valid(repo_root, monkeypatch, name):
+    """A grid in params/ that fails validation would only be found by the first person to run it."""
+    monkeypatch.chdir(repo_root)
+    assert len(params.cells(params.load(f"params/{name}.yaml"))) == SHIPPED_GRIDS[name]
+
+
+def test_no_grid_file_is_left_untested(repo_root):
+    grids = {p.stem for p in (repo_root / "params").glob("*.yaml")} - {"methods", "published"}
+    assert grids == set(SHIPPED_GRIDS)
