@@ -264,7 +264,8 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """All metrics of one evaluation, JSON-ready (plain floats, lists, None for undefined).
 
-    Percent: top1_acc, top1_err, many/medium/few_acc, thirds_*_acc, per_class_acc, ece, mce.
+    Percent: top1_acc, top1_err, many/medium/few_acc, thirds_*_acc, per_class_acc, mean_conf
+    (mean top-1 probability), ece, mce.
     Raw: nll (nats), brier (0..2). Reliability bins (acc, conf, edges) are fractions, so a
     reliability diagram can be drawn from metrics.json alone. The thirds_* keys are present
     only when C >= 3.
@@ -303,6 +304,8 @@ def compute_metrics(
     bins = calibration_bins(p.max(axis=1), pred == y, n_bins=n_bins)
     out.update(
         {
+            # with top1_acc, says which way a miscalibrated model errs (over- or underconfident)
+            "mean_conf": 100.0 * float(np.mean(p.max(axis=1))),
             "ece": 100.0 * ece(bins),
             "mce": 100.0 * mce(bins),
             "nll": nll(p, y),
@@ -317,7 +320,7 @@ def compute_metrics(
                 "units": "fraction",
             },
             "units": {
-                "percent": ["top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "thirds_*_acc", "per_class_acc", "ece", "mce"],
+                "percent": ["top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "thirds_*_acc", "per_class_acc", "mean_conf", "ece", "mce"],
                 "raw": ["nll (nats)", "brier (sum over classes, 0..2)", "reliability (fractions)"],
             },
         }

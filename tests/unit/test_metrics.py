@@ -191,6 +191,8 @@ def test_compute_metrics_values_and_units() -> None:
     assert m["reliability"]["counts"] == [1, 5]
     assert m["ece"] == pytest.approx(100 * (1 / 6 * 0.5 + 5 / 6 * 0.12))
     assert m["mce"] == pytest.approx(50.0)
+    # top-1 probabilities .9 .6 .7 .8 .5 .6: mean .6833 against 50% accuracy, overconfident
+    assert m["mean_conf"] == pytest.approx(100 * 4.1 / 6)
     assert m["nll"] == pytest.approx(M.nll(probs, labels))
     assert m["brier"] == pytest.approx(M.brier(probs, labels))
     assert m["ece_bins"] == {"n_bins": 2, "convention": "equal-width, (b_{k-1}, b_k]"}

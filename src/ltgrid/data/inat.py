@@ -2,9 +2,9 @@
 
 The official `train2018.json` / `val2018.json` (COCO style: `images`, `annotations`,
 `categories`), or their archives `train2018.json.tar.gz` / `val2018.json.tar.gz` as
-downloaded (whose md5s the organisers publish), become the list files `listfile.py` reads, one line per image in the JSON's
-image order: `train_val2018/<kingdom>/<id>/<hash>.jpg <label>`, paths relative to the folder
-the images were unpacked in. Labels are the category ids (0..8141 in iNat 2018); ids that
+downloaded (whose md5s the organisers publish), become the list files `listfile.py` reads,
+one line per image in the JSON's image order: `train_val2018/<kingdom>/<id>/<hash>.jpg
+<label>`, paths relative to the folder the images were unpacked in. Labels are the category ids (0..8141 in iNat 2018); ids that
 are not 0..C-1 are mapped to their rank, so a list never holds an out-of-range label.
 
 `python -m ltgrid.data.inat --spec '{"path": ".../train2018.json", "md5": "..."}' --out x.txt`
@@ -73,21 +73,23 @@ def annotation_lines(data: dict[str, Any], where: str) -> list[str]:
 def read_annotations(path: Path) -> dict[str, Any]:
     """The JSON itself, or read straight out of the official `*.json.tar.gz` (one .json member,
     nothing extracted to disk), so the archive's published md5 can pin it."""
+    raw = _archived_json(path) if path.name.endswith((".tar.gz", ".tgz")) else path.read_bytes()
     try:
-        if path.name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(path, "r:gz") as tar:
-                members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
-                if len(members) != 1:
-                    raise SourceError(f"annotation archive {path} must hold exactly one .json file, "
-                                      f"found {[m.name for m in members]}")
-                raw = tar.extractfile(members[0]).read()
-        else:
-            raw = path.read_bytes()
         return json.loads(raw.decode("utf-8"))
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise SourceError(f"annotation archive {path} is truncated or not a .tar.gz: {exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SourceError(f"annotation file {path} is not valid JSON: {exc}") from None
+
+
+def _archived_json(path: Path) -> bytes:
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
+            if len(members) != 1:
+                raise SourceError(f"annotation archive {path} must hold exactly one .json file, "
+                                  f"found {[m.name for m in members]}")
+            return tar.extractfile(members[0]).read()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise SourceError(f"annotation archive {path} is truncated or not a .tar.gz: {exc}") from None
 
 
 def convert(spec: dict[str, Any], out: str | Path) -> Counter[int]:

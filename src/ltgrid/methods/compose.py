@@ -107,7 +107,16 @@ def _check_part(name: str, spec: dict[str, Any], part: str) -> None:
 
 
 def validate_method(name: str, spec: dict[str, Any]) -> None:
-    """Fail early, naming the method, the part and the bad name, argument or value."""
+    """Fail early, naming the method, the part and the bad name, argument or value: the
+    spec's names are checked, then the parts check their own values in a trial build on
+    stand-in class counts, so a bad value stops the grid before any job."""
+    _check_spec(name, spec)
+    _build(name, spec or {}, placeholder_counts(spec or {}))
+
+
+def _check_spec(name: str, spec: dict[str, Any]) -> None:
+    """Every key, part name and argument name exists, and schedule / stage 2 are well formed
+    (part values are checked by the parts when built)."""
     if spec is None:
         spec = {}
     if not isinstance(spec, dict):
@@ -128,9 +137,6 @@ def validate_method(name: str, spec: dict[str, Any]) -> None:
             Stage2Spec.from_dict(spec["stage2"])
     except ValueError as exc:
         raise ValueError(f"method {name!r}: {exc}") from None
-    # Names and argument names are right; the values are checked by the parts themselves,
-    # built once here on stand-in class counts so a bad value stops the grid before any job.
-    _build(name, spec, placeholder_counts(spec))
 
 
 def placeholder_counts(spec: dict[str, Any], num_classes: int = 10) -> Tensor:
@@ -160,7 +166,8 @@ def _build(name: str, spec: dict[str, Any], counts: Tensor) -> Method:
 
 
 def build_method(name: str, spec: dict[str, Any], class_counts: Tensor) -> Method:
-    """Validate, then build every part from its params entry and the training class counts."""
+    """Check the spec's names, then build every part from its params entry and the training
+    class counts (the parts check their values against the real counts here)."""
     spec = spec or {}
-    validate_method(name, spec)
+    _check_spec(name, spec)
     return _build(name, spec, torch.as_tensor(class_counts, dtype=torch.float64))
