@@ -22,7 +22,7 @@ from torchvision import transforms
 
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.models import build_model
-from ltgrid.optim import build_optimizer
+from ltgrid.train.optim import build_optimizer
 
 
 class PILImages(Dataset):

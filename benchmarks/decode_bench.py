@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from ltgrid.data import prepare_dataset, train_labels
-from ltgrid.data.listfile import ListFileDataset, ListFileFeed
+from ltgrid.data.listfile import ListFileDataset
+from ltgrid.data.listfile_feed import ListFileFeed
 from ltgrid.data.splits import make_split
 from ltgrid.io import write_json
 

@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import bench_data
     from ltgrid.data.arrays import save_arrays
     from ltgrid.data.splits import write_split
-    from ltgrid.evaluate import evaluate_cell
-    from ltgrid.tracking import ensure_experiment
-    from ltgrid.train import train_cell
+    from ltgrid.evaluate.cell import evaluate_cell
+    from ltgrid.tracking.store import ensure_experiment
+    from ltgrid.train.trainer import train_cell
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ltgrid.accel import FastForward, set_deterministic
+from ltgrid.train.accel import FastForward, set_deterministic
 from ltgrid.io import write_json
 from ltgrid.models import build_model
 

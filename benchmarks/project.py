@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 
-from ltgrid.accel import fast_forward
+from ltgrid.train.accel import fast_forward
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.feed import InMemoryFeed
 from ltgrid.methods import build_method
 from ltgrid.models import build_model
-from ltgrid.optim import build_optimizer, set_lr
-from ltgrid.train import predict, stage_one, train_epoch
+from ltgrid.train.optim import build_optimizer, set_lr
+from ltgrid.train.trainer import predict, stage_one, train_epoch
 
 
 def _sync(device: torch.device) -> None:

@@ -46,7 +46,7 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _init_tracking(args: argparse.Namespace) -> int:
-    from ltgrid import tracking
+    from ltgrid.tracking import store as tracking
     from ltgrid.io import write_json
 
     config = json.loads(args.config)
@@ -59,7 +59,7 @@ def _init_tracking(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ltgrid.gpu import gpu_lease
+    from ltgrid.train.gpu_lease import gpu_lease
     from ltgrid.io import read_json
 
     cell = json.loads(args.cell)
@@ -67,7 +67,7 @@ def _train(args: argparse.Namespace) -> int:
     with gpu_lease() as gpu:
         if gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
-        from ltgrid.train import TrainingError, train_cell
+        from ltgrid.train.trainer import TrainingError, train_cell
 
         try:
             train_cell(
@@ -81,8 +81,8 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ltgrid.evaluate import PER_CLASS_CSV, evaluate_cell, mlflow_metrics, write_cell_figures
-    from ltgrid.tracking import CellRun
+    from ltgrid.evaluate.cell import PER_CLASS_CSV, evaluate_cell, mlflow_metrics, write_cell_figures
+    from ltgrid.tracking.store import CellRun
 
     cell_dir = Path(args.cell_dir)
     result = evaluate_cell(cell_dir)
@@ -98,7 +98,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _published(args: argparse.Namespace):
-    from ltgrid import published
+    from ltgrid.report import published
 
     if not args.published:
         return published.EMPTY
@@ -108,7 +108,7 @@ def _published(args: argparse.Namespace):
 
 def _report(args: argparse.Namespace) -> int:
     from ltgrid.io import read_json, write_json
-    from ltgrid.report import cell_rows, summary, write_tables
+    from ltgrid.report.tables import cell_rows, summary, write_tables
 
     df = cell_rows(args.metrics)
     files = write_tables(
@@ -117,7 +117,7 @@ def _report(args: argparse.Namespace) -> int:
     )
     write_json(args.summary, summary(df))
     if args.tracking and args.grid_spec:
-        from ltgrid.mlflow_tables import record_grid_spec
+        from ltgrid.report.from_mlflow import record_grid_spec
 
         info = read_json(args.tracking)
         record_grid_spec(info["uri"], info["experiment_id"], json.loads(args.grid_spec))
@@ -126,16 +126,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _overlay(args: argparse.Namespace) -> int:
-    from ltgrid.report import write_overlay
+    from ltgrid.report.tables import write_overlay
 
     write_overlay(args.metrics, args.out, args.methods.split(","), args.title, args.protocol)
     return 0
 
 
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
-    from ltgrid import mlflow_tables as mt
-    from ltgrid.report import write_tables
-    from ltgrid.tracking import redact, tracking_uri
+    from ltgrid.report import from_mlflow as mt
+    from ltgrid.report.tables import write_tables
+    from ltgrid.tracking.store import redact, tracking_uri
 
     uri = args.tracking_uri or tracking_uri()
     experiment = args.experiment or f"ltgrid-{args.grid}"
@@ -149,7 +149,7 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ltgrid.tracking import tracking_uri
+    from ltgrid.tracking.store import tracking_uri
 
     cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
     print(" ".join(cmd), file=sys.stderr)

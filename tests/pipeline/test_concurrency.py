@@ -25,7 +25,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ltgrid.tracking import CellRun
+    from ltgrid.tracking.store import CellRun
 
     uri, exp_id, index, go, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
     while not go.exists():
@@ -47,7 +47,7 @@ CREATOR = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ltgrid.tracking import ensure_experiment
+    from ltgrid.tracking.store import ensure_experiment
 
     uri, root, go = sys.argv[1], sys.argv[2], Path(sys.argv[3])
     while not go.exists():
@@ -76,7 +76,7 @@ def start_together(script: str, argv: list[list[str]], go: Path, timeout: int = 
 def test_eight_writers_lose_nothing(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from ltgrid.tracking import ensure_experiment
+    from ltgrid.tracking.store import ensure_experiment
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp_id = ensure_experiment(uri, "busy", tmp_path)  # the tracking_store rule's job, before any cell

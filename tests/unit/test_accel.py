@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltgrid.accel import FastForward, autocast_context, fast_forward, set_deterministic
+from ltgrid.train.accel import FastForward, autocast_context, fast_forward, set_deterministic
 from ltgrid.models import build_model
 
 CPU = torch.device("cpu")

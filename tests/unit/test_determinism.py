@@ -12,8 +12,8 @@ from ltgrid import params
 from ltgrid.data import prepare_dataset
 from ltgrid.data.splits import make_split, write_split
 from ltgrid.io import read_json
-from ltgrid.tracking import ensure_experiment
-from ltgrid.train import train_cell
+from ltgrid.tracking.store import ensure_experiment
+from ltgrid.train.trainer import train_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 

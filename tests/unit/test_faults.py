@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltgrid import faults, params, tracking
-from ltgrid.train import CHECKPOINT, TrainingError, train_cell
+from ltgrid import params
+from ltgrid.train import faults
+from ltgrid.tracking import store as tracking
+from ltgrid.train.trainer import CHECKPOINT, TrainingError, train_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ("predictions.npz", "model.pt", "run.json", "metrics.json")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ltgrid import figures as F
-from ltgrid import metrics as M
+from ltgrid.report import figures as F
+from ltgrid.evaluate import metrics as M
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from ltgrid.gpu import LeaseTimeout, gpu_lease
+from ltgrid.train.gpu_lease import LeaseTimeout, gpu_lease
 
 HOLDER = """
 import json, os, sys, time
-from ltgrid.gpu import gpu_lease
+from ltgrid.train.gpu_lease import gpu_lease
 with gpu_lease(poll_s=0.05) as gpu:
     start = time.time()
     print(json.dumps({"event": "got", "gpu": gpu}), flush=True)

@@ -13,7 +13,8 @@ import torch
 from helpers.image_lists import TEST_PER_CLASS, TRAIN_COUNTS, VAL_PER_CLASS, make_image_tree, source_params
 from ltgrid import params as ltparams
 from ltgrid.data import prepare_dataset, train_labels
-from ltgrid.data.listfile import ListFileDataset, ListFileFeed, eval_box, read_list, train_box
+from ltgrid.data.listfile import ListFileDataset, read_list
+from ltgrid.data.listfile_feed import ListFileFeed, eval_box, train_box
 from ltgrid.data.sources import ChecksumError, SourceError
 from ltgrid.data.splits import make_split
 

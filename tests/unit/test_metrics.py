@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ltgrid import metrics as M
+from ltgrid.evaluate import metrics as M
 
 
 # ---------------------------------------------------------------- accuracy

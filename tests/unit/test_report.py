@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from ltgrid import evaluate as E
-from ltgrid import mlflow_tables as MT
-from ltgrid import published as P
-from ltgrid import report as R
-from ltgrid.metrics import compute_metrics
+from ltgrid.evaluate import cell as E
+from ltgrid.report import from_mlflow as MT
+from ltgrid.report import published as P
+from ltgrid.report import tables as R
+from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.params import ParamsError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -331,7 +331,7 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
     """Child processes read MLFLOW_TRACKING_URI: reading one store must not redirect them."""
     import os
 
-    from ltgrid.tracking import CellRun, ensure_experiment
+    from ltgrid.tracking.store import CellRun, ensure_experiment
 
     if inherited is None:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

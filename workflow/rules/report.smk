@@ -1,9 +1,9 @@
 # Every cell's metrics.json -> the grid's tables; per (dataset, rho) a reliability overlay.
 # Outputs marked report(...) go into `snakemake --report results/report.html` with the
 # captions in workflow/report/.
-from ltgrid.evaluate import PROTOCOLS
-from ltgrid.mlflow_tables import grid_spec
-from ltgrid.report import FORMATS, table_stems, grid_protocols
+from ltgrid.evaluate.cell import PROTOCOLS
+from ltgrid.report.from_mlflow import grid_spec
+from ltgrid.report.tables import FORMATS, table_stems, grid_protocols
 
 report: "../report/workflow.rst"
 

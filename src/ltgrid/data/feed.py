@@ -82,7 +82,7 @@ def _arrays_feed(path: str, split: dict[str, Any], device: torch.device, recipe:
 
 @FEEDS.register("listfile")
 def _listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> Any:
-    from ltgrid.data.listfile import listfile_feed  # imported here: listfile.py builds on this module
+    from ltgrid.data.listfile_feed import listfile_feed  # imported here: listfile_feed.py builds on this module
 
     return listfile_feed(path, split, device, recipe, channels_last)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ltgrid.io import read_json, write_json, write_text
-from ltgrid.metrics import compute_metrics
+from ltgrid.evaluate.metrics import compute_metrics
 
 PROTOCOLS = {
     "final": "final epoch",
@@ -114,7 +114,7 @@ def plot_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Path]:
     """The cell's figures (final protocol), next to metrics.json; returns the files."""
-    from ltgrid import figures
+    from ltgrid.report import figures
 
     cell_dir = Path(cell_dir)
     final = result["protocols"]["final"]

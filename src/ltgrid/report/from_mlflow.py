@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from ltgrid.evaluate import PROTOCOLS, SCALAR_KEYS
-from ltgrid.report import frame
+from ltgrid.evaluate.cell import PROTOCOLS, SCALAR_KEYS
+from ltgrid.report.tables import frame
 
 SPEC_TAG = "ltgrid.grid_spec"
 CELL_TAGS = ["dataset", "rho", "split_seed", "method", "seed"]
@@ -49,7 +49,7 @@ def spec_cells(spec: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
 
 
 def record_grid_spec(uri: str, experiment_id: str, spec: dict[str, Any]) -> None:
-    from ltgrid.tracking import _client
+    from ltgrid.tracking.store import _client
 
     _client(uri).set_experiment_tag(experiment_id, SPEC_TAG, json.dumps(spec, sort_keys=True))
 
@@ -58,7 +58,7 @@ def search_grid_runs(uri: str, experiment: str, grid: str) -> tuple[pd.DataFrame
     """Every run of the grid in the experiment (mlflow.search_runs), and the recorded grid spec if any."""
     import mlflow
 
-    from ltgrid.tracking import _client
+    from ltgrid.tracking.store import _client
 
     exp = _client(uri).get_experiment_by_name(experiment)
     if exp is None:

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ltgrid import faults
-from ltgrid.accel import fast_forward, set_deterministic
+from ltgrid.train import faults
+from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
@@ -35,8 +35,8 @@ from ltgrid.methods import Method, build_method
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
-from ltgrid.optim import build_optimizer, lr_at, set_lr
-from ltgrid.tracking import CellRun, git_commit
+from ltgrid.train.optim import build_optimizer, lr_at, set_lr
+from ltgrid.tracking.store import CellRun, git_commit
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"

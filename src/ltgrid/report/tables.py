@@ -3,7 +3,7 @@
 Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
 Snakemake's report) into results/tables/<grid>/, once per model-selection protocol, and
 every caption names that protocol and the number of seeds. The rows come from metrics.json
-files (`cell_rows`) or from the MLflow store (`ltgrid.mlflow_tables`); both give the same
+files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`); both give the same
 frame, so both give the same tables.
 """
 
@@ -20,9 +20,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ltgrid.evaluate import PROTOCOLS, SCALAR_KEYS
+from ltgrid.evaluate.cell import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
-from ltgrid.published import EMPTY, PUBLISHED_METRICS, Published
+from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
 
 KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
 ROW_COLUMNS = [*KEY_COLUMNS, "shots_many", "shots_few", *SCALAR_KEYS, "epoch"]
@@ -390,7 +390,7 @@ def write_overlay(
     protocol: str = "final",
 ) -> Path:
     """One reliability curve per method (its seeds pooled) for one (dataset, rho)."""
-    from ltgrid.figures import reliability_overlay
+    from ltgrid.report.figures import reliability_overlay
 
     by_method: dict[str, list[dict[str, Any]]] = {}
     for path in metrics_files:

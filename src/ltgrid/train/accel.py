@@ -33,7 +33,7 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 
 def note(message: str) -> None:
     """Options that are ignored or fall back are reported, never silently dropped."""
-    print(f"[ltgrid.accel] {message}", file=sys.stderr, flush=True)
+    print(f"[ltgrid.train.accel] {message}", file=sys.stderr, flush=True)
 
 
 def autocast_context(device: torch.device, amp_bf16: bool) -> Callable[[], ContextManager[Any]]:

@@ -1,0 +1,1 @@
+"""Evaluating one cell: metrics, model-selection protocols, the cell's metrics.json and figures."""

@@ -1,0 +1,1 @@
+"""Cells -> tables (md, csv, tex, html), figures, published-vs-reproduced, tables rebuilt from MLflow."""

@@ -1,0 +1,1 @@
+"""The one place that talks to MLflow: the store, experiments, one run per cell."""
