@@ -12,8 +12,10 @@ from ltgrid.train.accel import fast_forward
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.feed import InMemoryFeed
 from ltgrid.methods import build_method
+from ltgrid.methods.base import MixedBatch
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, set_lr
+from ltgrid.train.loop import EpochPlan, Tally, batch_of, plan_epoch
 from ltgrid.train.trainer import predict, stage_one, train_epoch
 
 
@@ -43,13 +45,17 @@ class Project:
         self.generator = torch.Generator().manual_seed(seed)
         self.n_train, self.n_test = len(self.feed.train_labels), len(self.feed.eval_labels("test"))
         self.epoch = 0
+        self.tally = Tally(device)
         self.timing = {"data_s": 0.0, "compute_s": 0.0, "bookkeeping_s": 0.0, "steps": 0}
 
-    def _step(self, positions: torch.Tensor, attribute: bool) -> None:
+    def _step(self, plan: EpochPlan, b: int, attribute: bool) -> None:
         """The trainer's step, split into data side / forward-backward-step / bookkeeping."""
         t0 = time.perf_counter()
-        x, y = self.feed.train_batch(positions, self.generator)
-        batch = self.method.mix(x, y, self.generator)
+        x, y = self.feed.train_batch(plan.positions(b), self.generator)
+        batch = batch_of(self.method, x, y, plan.draws_of(b))
+        self._compute(batch, y, t0, attribute)
+
+    def _compute(self, batch: MixedBatch, y: torch.Tensor, t0: float, attribute: bool) -> None:
         if attribute:
             _sync(self.device)
         t1 = time.perf_counter()
@@ -61,9 +67,9 @@ class Project:
         if attribute:
             _sync(self.device)
         t2 = time.perf_counter()
-        # What train_epoch does per step besides the step itself: the finite check and the tallies.
-        assert torch.isfinite(loss)
-        float(loss.detach().double().cpu()), int((logits.detach().argmax(1) == y).sum().cpu())
+        self.tally.add(loss, logits, y)  # what train_epoch does per step besides the step: device tallies
+        if attribute:
+            _sync(self.device)
         t3 = time.perf_counter()
         if attribute:
             self.timing["data_s"] += t1 - t0
@@ -71,30 +77,37 @@ class Project:
             self.timing["bookkeeping_s"] += t3 - t2
             self.timing["steps"] += 1
 
+    def _plan(self) -> tuple[EpochPlan, float]:
+        """An epoch's plan (order, augmentation and mixing draws) and the seconds it took."""
+        t0 = time.perf_counter()
+        self.method.start_epoch(0, self.recipe["epochs"])
+        plan = plan_epoch(self.stage, 0, self.method, self.feed, self.generator, self.batch_size)
+        return plan, time.perf_counter() - t0
+
     def warmup(self) -> float:
         """A full and a last-batch-sized step and one evaluation: compilation and autotuning happen here."""
         t0 = time.perf_counter()
         self.forward.train()
         set_lr(self.optimizer, self.recipe["optimizer"]["lr"] * 0.01)
-        order = self.stage.sampler.epoch_indices(self.feed.train_labels, 0, self.recipe["epochs"], self.generator)
-        tail = len(order) % self.batch_size
-        self._step(order[: self.batch_size], attribute=False)
-        if tail:
-            self._step(order[:tail], attribute=False)
+        plan, _ = self._plan()
+        self._step(plan, 0, attribute=False)
+        tail = plan.order[: len(plan.order) % self.batch_size]
+        if len(tail):  # a batch of the last batch's size, planned alone
+            self.feed.plan_epoch(tail, self.batch_size, self.generator)
+            x, y = self.feed.train_batch(tail, self.generator)
+            self._compute(self.method.mix(x, y, self.generator), y, time.perf_counter(), attribute=False)
         self.evaluate()
         _sync(self.device)
         return time.perf_counter() - t0
 
     def attribute_steps(self, steps: int) -> None:
-        """Time `steps` full batches segment by segment (the sampler's epoch order counted as data side)."""
+        """Time `steps` full batches segment by segment (the epoch's plan counted as data side)."""
         self.forward.train()
-        t0 = time.perf_counter()
-        order = self.stage.sampler.epoch_indices(self.feed.train_labels, 0, self.recipe["epochs"], self.generator)
-        epoch_order_s = time.perf_counter() - t0
-        n_batches = max(1, len(order) // self.batch_size)
-        self.timing["data_s"] += epoch_order_s * min(steps, n_batches) / n_batches  # its share per step
+        plan, plan_s = self._plan()
+        n_batches = max(1, len(plan.order) // self.batch_size)
+        self.timing["data_s"] += plan_s * min(steps, n_batches) / n_batches  # its share per step
         for b in range(min(steps, n_batches)):
-            self._step(order[b * self.batch_size : (b + 1) * self.batch_size], attribute=True)
+            self._step(plan, b, attribute=True)
 
     def train_epoch(self) -> float:
         _sync(self.device)

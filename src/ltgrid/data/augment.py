@@ -11,24 +11,31 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def random_crop(x: Tensor, padding: int, generator: torch.Generator) -> Tensor:
-    """Zero-pad by `padding` and crop back to (H, W) at a random offset per image. x: (N, C, H, W)."""
-    if padding <= 0:
-        return x
+def crop_offsets(n: int, padding: int, generator: torch.Generator) -> Tensor:
+    """(2, n) CPU offsets (rows, cols) in [0, 2 * padding] of n padded crops."""
+    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    return torch.stack([oy, ox])
+
+
+def flip_draws(n: int, generator: torch.Generator) -> Tensor:
+    """n CPU booleans, each True with probability 1/2."""
+    return torch.rand(n, generator=generator) < 0.5
+
+
+def crop_at(x: Tensor, padding: int, offsets: Tensor) -> Tensor:
+    """Zero-pad by `padding` and crop back to (H, W) at `offsets` (2, N) on x's device. x: (N, C, H, W)."""
     n, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    oy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    ox = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N,1,H,1)
-    cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (N,1,1,W)
+    rows = (offsets[0][:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (N,1,H,1)
+    cols = (offsets[1][:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (N,1,1,W)
     batch = torch.arange(n, device=x.device)[:, None, None, None]
     chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
     return padded[batch, chans, rows, cols]
 
 
-def random_hflip(x: Tensor, generator: torch.Generator) -> Tensor:
-    """Flip each image left-right with probability 1/2."""
-    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
+def flip_at(x: Tensor, flip: Tensor) -> Tensor:
+    """Flip left-right the images whose `flip` (N,) is True (on x's device)."""
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 

@@ -2,7 +2,9 @@
 
 `InMemoryFeed` keeps a small dataset on the device as uint8 (N, C, H, W) and augments whole
 batches there. The trainer only uses the interface: `num_classes`, `in_channels`,
-`train_labels` (CPU LongTensor), `train_batch(positions, generator)` and
+`train_labels` (CPU LongTensor), `plan_epoch(order, batch_size, generator)` (the epoch's
+order as the trainer cuts it; the feed makes the epoch's random draws now, on the CPU),
+`train_batch(positions, generator)` (the next planned batch, or an unplanned one) and
 `eval_batches(which, batch_size)` with which in {"test", "val"}, `eval_sets` (names present)
 and `eval_labels(which)`. A prepared dataset file says its `format`; `build_feed` picks the
 feed registered for it, so a dataset too large for memory (image lists) plugs in here.
@@ -17,10 +19,39 @@ import torch
 from torch import Tensor
 
 from ltgrid.data.arrays import ArrayDataset, load_arrays
-from ltgrid.data.augment import normalize, random_crop, random_hflip
+from ltgrid.data.augment import crop_at, crop_offsets, flip_at, flip_draws, normalize
 from ltgrid.registry import Registry
 
 FEEDS: Registry[Any] = Registry("dataset format")
+
+
+def to_device(t: Tensor, device: torch.device) -> Tensor:
+    """A CPU tensor on `device` without making the host wait: pinned and asynchronous on CUDA."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+class EpochDraws:
+    """An epoch's order and augmentation draws, on the device; batches are taken in turn."""
+
+    def __init__(self, order: Tensor, batch_size: int, draws: Tensor, device: torch.device) -> None:
+        self.order, self.batch_size, self.next = order, batch_size, 0
+        self.on_device = to_device(torch.cat([order[None], draws]), device)  # one copy: positions + draws
+
+    def take(self, positions: Tensor) -> Tensor:
+        """Rows [positions, draws...] of the next batch; `positions` must be that batch (CPU)."""
+        start = self.next * self.batch_size
+        planned = self.order[start : start + self.batch_size]
+        if positions.device.type != "cpu" or not torch.equal(positions, planned):
+            raise RuntimeError("the trainer asked for a batch other than the next one of the planned epoch; "
+                               "plan_epoch must get the order the batches are cut from")
+        self.next += 1
+        return self.on_device[:, start : start + len(planned)]
+
+    @property
+    def done(self) -> bool:
+        return self.next * self.batch_size >= len(self.order)
 
 
 class InMemoryFeed:
@@ -39,6 +70,7 @@ class InMemoryFeed:
         self.channels_last = channels_last
         self.num_classes = ds.num_classes
         self.in_channels = ds.image_shape[2]
+        self._planned: EpochDraws | None = None
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         val_idx = np.asarray(split.get("val_indices") or [], dtype=np.int64)
         to_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(device)  # noqa: E731
@@ -57,13 +89,30 @@ class InMemoryFeed:
         x = normalize(x, self.mean, self.std)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
+    def plan_epoch(self, order: Tensor, batch_size: int, generator: torch.Generator) -> None:
+        """Draw the epoch's crops and flips now and move them with the order to the device in one copy."""
+        n = len(order)
+        draws = [torch.empty(0, n, dtype=torch.int64)]
+        if self.crop_padding:
+            draws.append(crop_offsets(n, self.crop_padding, generator))
+        if self.hflip:
+            draws.append(flip_draws(n, generator).long()[None])
+        self._planned = EpochDraws(order.cpu(), batch_size, torch.cat(draws), self.device)
+
     def train_batch(self, positions: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        pos = positions.to(self.device)
+        """The next batch of the planned epoch (device ops only); unplanned, the batch is drawn now."""
+        if self._planned is None:
+            self.plan_epoch(positions, len(positions), generator)
+        assert self._planned is not None
+        rows = self._planned.take(positions)
+        if self._planned.done:
+            self._planned = None
+        pos = rows[0]
         x = self.train_x[pos]
         if self.crop_padding:
-            x = random_crop(x, self.crop_padding, generator)
+            x = crop_at(x, self.crop_padding, rows[1:3])
         if self.hflip:
-            x = random_hflip(x, generator)
+            x = flip_at(x, rows[-1].bool())
         return self._finish(x), self._train_y[pos]
 
     def eval_labels(self, which: str) -> Tensor:

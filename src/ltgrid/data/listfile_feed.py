@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ltgrid.data.feed import to_device
 from ltgrid.data.listfile import ListFileDataset
 from ltgrid.data.sources import SourceError
 
@@ -255,7 +256,7 @@ class ListFileFeed:
             )
         if not self._train_left:
             self._train_iter = None
-        return x, self._train_y[positions.to(self._train_y.device)]
+        return x, self._train_y[to_device(positions, self._train_y.device)]
 
     def eval_labels(self, which: str) -> Tensor:
         return self._eval_y[which]

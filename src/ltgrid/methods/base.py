@@ -97,31 +97,65 @@ class MixedBatch:
     """A (possibly mixed) batch: the loss is lam * L(f(x), y_a) + (1 - lam) * L(f(x), y_b).
 
     `lam` holds one label weight per sample (the weight of y_a); unmixed batches have
-    lam = 1, y_b = y_a.
+    lam = 1, y_b = y_a and `mixed` False, so their loss is computed once. `mixed` is a
+    Python flag, not a test of the tensors, so the training step never reads them back.
     """
 
     x: Tensor
     y_a: Tensor
     y_b: Tensor
     lam: Tensor
+    mixed: bool = True
 
     @staticmethod
     def unmixed(x: Tensor, y: Tensor) -> "MixedBatch":
-        return MixedBatch(x, y, y, torch.ones(len(y), device=x.device, dtype=x.dtype))
+        return MixedBatch(x, y, y, torch.ones(len(y), device=x.device, dtype=x.dtype), mixed=False)
+
+
+Draws = dict[str, Tensor]  # a batch's mixing draws by name, one row per sample, made on the CPU
 
 
 class Mixing:
-    """Turns a batch into a MixedBatch; vectorised over the batch, seeded by `generator`."""
+    """Turns a batch into a MixedBatch in two halves, so the training step never waits on the host.
+
+    `draw(y, generator)` makes the random choices of one batch on the CPU, from the labels
+    the trainer holds there (the sampled order) and the trainer's seeded CPU generator, so a
+    cell gets the same batches on any device; the trainer draws a whole epoch before its
+    first step and moves the draws to the device in one copy per name. `apply(x, y, draws)`
+    mixes on the device with tensor ops only. This base class is the identity ("none").
+    The default `apply` is the convex blend every rule here uses: `partner` (positions in
+    the batch), `factor` (weight of x_i) and `weight` (label weight of y_i).
+    """
 
     def __init__(self, class_counts: Tensor) -> None:
         self.class_counts = check_class_counts(class_counts)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__ and "draw" not in cls.__dict__:
+            raise TypeError(f"mixing rule {cls.__name__}: implement draw(y, generator) (and apply if it is not "
+                            "a convex blend) instead of __call__, so the trainer can draw an epoch ahead")
 
     def counts_of(self, y: Tensor) -> Tensor:
         """n_{y_i} for each label, on the labels' device."""
         return self.class_counts.to(y.device)[y]
 
+    def draw(self, y: Tensor, generator: torch.Generator) -> Draws | None:
+        """The batch's draws from CPU labels `y`; None when the rule leaves batches alone."""
+        return None
+
+    def apply(self, x: Tensor, y: Tensor, draws: Draws) -> MixedBatch:
+        """Mix on the device from draws already there (no host reads)."""
+        partner = draws["partner"]
+        f = draws["factor"].to(x.dtype).view(-1, *([1] * (x.dim() - 1)))
+        return MixedBatch(f * x + (1 - f) * x[partner], y, y[partner], draws["weight"].to(x.dtype))
+
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
-        return MixedBatch.unmixed(x, y)
+        """One batch in one go (tests, benchmarks): draw from `y` (copied to the CPU), then apply."""
+        draws = self.draw(y.cpu(), generator)
+        if draws is None:
+            return MixedBatch.unmixed(x, y)
+        return self.apply(x, y, {k: v.to(x.device) for k, v in draws.items()})
 
 
 class Sampler(ABC):
@@ -141,6 +175,6 @@ def mixed_loss(loss: Loss, logits: Tensor, batch: MixedBatch) -> Tensor:
     """Batch mean of lam * L(z, y_a) + (1 - lam) * L(z, y_b), weighting per sample before reducing."""
     lam = batch.lam.to(logits.dtype)
     per_sample = lam * loss(logits, batch.y_a)
-    if not torch.equal(batch.y_a, batch.y_b) or bool((lam != 1).any()):
+    if batch.mixed:
         per_sample = per_sample + (1 - lam) * loss(logits, batch.y_b)
     return per_sample.mean()

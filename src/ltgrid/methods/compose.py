@@ -58,6 +58,11 @@ class Method:
         self.loss.set_epoch(epoch, num_epochs)
         self._mixing_on = self.schedule.mixing_active(epoch, num_epochs)
 
+    @property
+    def mixing_active(self) -> bool:
+        """Whether this epoch's batches are mixed (the schedule may switch mixing off)."""
+        return self._mixing_on
+
     def mix(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
         if not self._mixing_on:
             return MixedBatch.unmixed(x, y)

@@ -17,16 +17,13 @@ import math
 import os
 import random
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ltgrid.train import faults
 from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
@@ -35,15 +32,12 @@ from ltgrid.methods import Method, build_method
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
-from ltgrid.train.optim import build_optimizer, lr_at, set_lr
+from ltgrid.train.loop import Stage, TrainingError, train_epoch
+from ltgrid.train.optim import build_optimizer, lr_at
 from ltgrid.tracking.store import CellRun, git_commit
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
-
-
-class TrainingError(RuntimeError):
-    """A cell cannot go on; the message says which cell, where, and what to change."""
 
 
 def cell_label(cell: dict[str, Any]) -> str:
@@ -85,10 +79,11 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 @torch.no_grad()
 def predict(model: nn.Module, feed: Any, method: Method, which: str, batch_size: int) -> np.ndarray:
-    """Logits used for prediction (after any post-hoc adjustment) for a whole eval set."""
+    """Logits used for prediction (after any post-hoc adjustment) for a whole eval set; they stay
+    on the device until the set is done."""
     model.eval()
-    out = [method.eval_logits(model(x)).float().cpu() for x, _ in feed.eval_batches(which, batch_size)]
-    return torch.cat(out).numpy()
+    out = [method.eval_logits(model(x)).float() for x, _ in feed.eval_batches(which, batch_size)]
+    return torch.cat(out).cpu().numpy()  # one copy per set
 
 
 class Progress:
@@ -113,20 +108,6 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-@dataclass
-class Stage:
-    """One training stage: what is optimised, how batches are drawn, the lr per epoch."""
-
-    name: str
-    epochs: int
-    lr: Callable[[int], float]
-    sampler: Any
-    params: list[nn.Parameter]
-    forward: Callable[[Tensor], Tensor]
-    mixing: bool
-    prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
 
 
 def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
@@ -324,49 +305,6 @@ def train_cell(
         progress.close()
     record = write_outputs(out_dir, cell, label, model, feed, method, split, state, run, device, batch_size)
     return record
-
-
-def train_epoch(
-    stage: Stage, epoch: int, optimizer: torch.optim.Optimizer | None, method: Method, feed: Any,
-    generator: torch.Generator, batch_size: int, label: str,
-) -> dict[str, Any]:
-    """One pass over the stage's sampled order; returns the epoch's record (with its seconds)."""
-    t0 = time.perf_counter()
-    lr = stage.lr(epoch)
-    assert optimizer is not None
-    set_lr(optimizer, lr)
-    method.start_epoch(epoch, stage.epochs)
-    order = stage.sampler.epoch_indices(feed.train_labels, epoch, stage.epochs, generator)
-    plan = getattr(feed, "plan_epoch", None)
-    if plan is not None:  # a streaming feed (list files) starts decoding the epoch, in this order
-        plan(order, batch_size, generator)
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    correct, seen = torch.zeros((), dtype=torch.int64), 0
-    if isinstance(stage.forward, nn.Module):
-        stage.forward.train()
-    fault = faults.active()
-    for b, start in enumerate(range(0, len(order), batch_size)):
-        x, y = feed.train_batch(order[start : start + batch_size], generator)
-        batch = method.mix(x, y, generator) if stage.mixing else method.unmixed(x, y)
-        logits = stage.forward(batch.x)
-        loss = faults.inject(fault, method.loss_value(logits, batch), epoch, b)
-        if not torch.isfinite(loss):
-            raise TrainingError(
-                f"{label}: non-finite loss {loss.item()} at {stage.name} epoch {epoch}, batch {b} (lr {lr:g}); "
-                "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach().double().cpu() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum().cpu()
-        seen += len(y)
-    return {
-        "stage": stage.name, "epoch": epoch, "lr": lr,
-        "train_loss": float(loss_sum.item() / max(seen, 1)),
-        "train_acc": 100.0 * float(correct.item()) / max(seen, 1),
-        "seconds": time.perf_counter() - t0,
-    }
 
 
 def write_outputs(

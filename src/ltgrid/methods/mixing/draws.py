@@ -26,10 +26,3 @@ def beta_draws(n: int, alpha: float, generator: torch.Generator) -> Tensor:
 def permutation_partners(n: int, generator: torch.Generator) -> Tensor:
     """Partner j = perm[i], the usual mixup pairing of a batch with its own shuffle."""
     return torch.randperm(n, generator=generator, device="cpu")
-
-
-def blend(x: Tensor, partner: Tensor, factor: Tensor) -> Tensor:
-    """factor_i * x_i + (1 - factor_i) * x_partner(i), one factor per sample."""
-    partner = partner.to(x.device)
-    f = factor.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.dim() - 1)))
-    return f * x + (1 - f) * x[partner]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha, permutation_partners
+from ltgrid.methods.base import Draws, Mixing
+from ltgrid.methods.mixing.draws import beta_draws, check_alpha, permutation_partners
 from ltgrid.methods.mixing.registry import MIXINGS
 
 
@@ -18,8 +18,7 @@ class Mixup(Mixing):
         super().__init__(class_counts)
         self.alpha = check_alpha(alpha, "mixup")
 
-    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
+    def draw(self, y: Tensor, generator: torch.Generator) -> Draws:
         n = len(y)
         lam = beta_draws(n, self.alpha, generator)
-        partner = permutation_partners(n, generator).to(y.device)
-        return MixedBatch(blend(x, partner, lam), y, y[partner], lam.to(x.device, x.dtype))
+        return {"partner": permutation_partners(n, generator), "factor": lam, "weight": lam}

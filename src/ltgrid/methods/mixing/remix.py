@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha, permutation_partners
+from ltgrid.methods.base import Draws, Mixing
+from ltgrid.methods.mixing.draws import beta_draws, check_alpha, permutation_partners
 from ltgrid.methods.mixing.registry import MIXINGS
 
 
@@ -32,12 +32,10 @@ class Remix(Mixing):
             raise ValueError(f"remix tau must be a number in [0, 1], got {tau!r}")
         self.kappa, self.tau = float(kappa), float(tau)
 
-    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
+    def draw(self, y: Tensor, generator: torch.Generator) -> Draws:
         n = len(y)
         lam = beta_draws(n, self.alpha, generator)
         partner = permutation_partners(n, generator)
-        y_cpu = y.cpu()
         counts = self.class_counts
-        weight = remix_label_weight(lam, counts[y_cpu], counts[y_cpu[partner]], self.kappa, self.tau)
-        partner = partner.to(y.device)
-        return MixedBatch(blend(x, partner, lam), y, y[partner], weight.to(x.device, x.dtype))
+        weight = remix_label_weight(lam, counts[y], counts[y[partner]], self.kappa, self.tau)
+        return {"partner": partner, "factor": lam, "weight": weight}

@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha
+from ltgrid.methods.base import Draws, Mixing
+from ltgrid.methods.mixing.draws import beta_draws, check_alpha
 from ltgrid.methods.mixing.registry import MIXINGS
 
 FACTOR_MODES = ("wrap", "clip")
@@ -56,12 +56,10 @@ class UniMix(Mixing):
             raise ValueError(f"unimix mode {mode!r} is not one of {', '.join(FACTOR_MODES)}")
         self.tau, self.mode = float(tau), mode
 
-    def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
+    def draw(self, y: Tensor, generator: torch.Generator) -> Draws:
         n = len(y)
-        y_cpu = y.cpu()
-        counts = self.class_counts[y_cpu]
+        counts = self.class_counts[y]
         partner = torch.multinomial(unimix_partner_probs(counts, self.tau), n, replacement=True, generator=generator)
         b = beta_draws(n, self.alpha, generator)
         factor = unimix_factor(unimix_xi(counts, counts[partner]), b, self.mode)
-        partner = partner.to(y.device)
-        return MixedBatch(blend(x, partner, factor), y, y[partner], factor.to(x.device, x.dtype))
+        return {"partner": partner, "factor": factor, "weight": factor}
