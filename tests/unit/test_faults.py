@@ -91,6 +91,40 @@ def test_nan_loss_stops_the_cell_naming_epoch_and_batch(bench, tmp_path, monkeyp
     assert [m.step for m in history] == [0] and all(torch.isfinite(torch.tensor(m.value)) for m in history)
 
 
+def test_a_checkpoint_holds_no_predictions_and_resumes_to_the_end(bench, tmp_path, monkeypatch):
+    """Lean checkpoints: model, optimiser, RNG states and history; the best epoch's test logits
+    live in their own file, named by the checkpoint; the finished cell removes both."""
+    import numpy as np
+
+    from ltgrid.train.checkpoint import BEST_GLOB
+
+    monkeypatch.setenv(faults.ENV, "nan_loss@1:0")  # stop after epoch 0 is checkpointed
+    out = tmp_path / "cell"
+    with pytest.raises(TrainingError):
+        train(bench, cell(bench[4]), out)
+    saved = torch.load(out / CHECKPOINT, weights_only=False)
+    assert set(saved) == {"model", "optimizer", "generator", "rng", "state", "cell", "layout"}
+    def arrays(value):  # every array-like anywhere in the payload, but the model and optimiser
+        if isinstance(value, dict):
+            return [a for v in value.values() for a in arrays(v)]
+        if isinstance(value, (list, tuple)):
+            return [a for v in value for a in arrays(v)]
+        return [value] if isinstance(value, (np.ndarray, torch.Tensor)) else []
+    n_test = 50 * 10
+    rest = {k: v for k, v in saved.items() if k not in ("model", "optimizer")}
+    assert all(a.shape[:1] != (n_test,) for a in arrays(rest) if a.ndim), "prediction-sized array in the checkpoint"
+    best = saved["state"]["best"]
+    assert set(best) == {"test", "val"} and {b["epoch"] for b in best.values()} == {0}
+    assert sorted(p.name for p in out.glob(BEST_GLOB)) == ["best-e0.npy"] == [b["file"] for b in best.values()][:1]
+    assert np.load(out / "best-e0.npy").shape == (n_test, 10)
+
+    monkeypatch.delenv(faults.ENV)
+    train(bench, cell(bench[4]), out)  # resumes at epoch 1 and finishes
+    assert not (out / CHECKPOINT).exists() and not list(out.glob(BEST_GLOB))
+    with np.load(out / "predictions.npz") as z:
+        assert z["test_logits_best_test"].shape == z["test_logits_best_val"].shape == (n_test, 10)
+
+
 def test_a_real_overflow_is_caught_too(bench, tmp_path):
     resolved = cell(bench[4], method="ce")
     resolved["recipe"]["optimizer"]["lr"] = 1e30

@@ -53,6 +53,7 @@ class EpochPlan:
     order: Tensor
     batch_size: int
     draws: Draws | None
+    dropped: int = 0  # images of the last partial batch left out (static shapes)
 
     @property
     def num_batches(self) -> int:
@@ -72,8 +73,8 @@ def plan_epoch(stage: Stage, epoch: int, method: Method, feed: Any, generator: t
                batch_size: int, drop_last: bool = False) -> EpochPlan:
     """Draw the epoch on the CPU (order, augmentation, mixing) and move it to the device."""
     order = stage.sampler.epoch_indices(feed.train_labels, epoch, stage.epochs, generator).cpu()
-    if drop_last:  # static shapes: every batch full
-        order = order[: len(order) // batch_size * batch_size]
+    dropped = len(order) % batch_size if drop_last else 0
+    order = order[: len(order) - dropped]  # static shapes: every batch full
     feed.plan_epoch(order, batch_size, generator)
     draws = None
     if stage.mixing and method.mixing_active:
@@ -81,7 +82,7 @@ def plan_epoch(stage: Stage, epoch: int, method: Method, feed: Any, generator: t
         per_batch = [method.mixing.draw(labels[s : s + batch_size], generator) for s in range(0, len(order), batch_size)]
         if per_batch and per_batch[0] is not None:
             draws = {k: to_device(torch.cat([d[k] for d in per_batch]), feed.device) for k in per_batch[0]}
-    return EpochPlan(order, batch_size, draws)
+    return EpochPlan(order, batch_size, draws, dropped)
 
 
 class Tally:
@@ -191,9 +192,12 @@ def train_epoch(
             f"found when the epoch's tallies were read (batches 0-{plan.num_batches - 1}); "
             "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
         )
-    return {
+    record = {
         "stage": stage.name, "epoch": epoch, "lr": lr,
         "train_loss": loss_sum / max(seen, 1),
         "train_acc": 100.0 * correct / max(seen, 1),
         "seconds": time.perf_counter() - t0,
     }
+    if drop_last:
+        record["dropped_images"] = plan.dropped  # an int: kept in the run's history, not logged as a metric
+    return record

@@ -32,11 +32,13 @@ from ltgrid.methods import Method, build_method
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
+from ltgrid.train.checkpoint import CHECKPOINT  # noqa: F401  (the file name, for callers)
+from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoint, save_best, save_checkpoint
+from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import Stage, TrainingError, train_epoch
 from ltgrid.train.optim import build_optimizer, lr_at
 from ltgrid.tracking.store import CellRun, git_commit
 
-CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 
 
@@ -70,11 +72,6 @@ def set_rng_states(states: dict[str, Any]) -> None:
 def pick_device() -> torch.device:
     """CUDA when present (the GPU lease has already narrowed CUDA_VISIBLE_DEVICES), else CPU."""
     return torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
 
 
 @torch.no_grad()
@@ -207,14 +204,12 @@ def train_cell(
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
-    ckpt_path = out_dir / CHECKPOINT
     state: dict[str, Any] = {
         "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
     }
-    saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if saved is not None and (saved.get("cell") != cell or "rng" not in saved):
-        print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
-        saved = None
+    saved, why_not = load_checkpoint(out_dir, cell, device)
+    if why_not:
+        print(f"[{label}] {why_not}", file=sys.stderr, flush=True)
     if saved is not None:
         model.load_state_dict(saved["model"])
         generator.set_state(saved["generator"].cpu())
@@ -239,20 +234,24 @@ def train_cell(
     logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
 
     def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
-        save_checkpoint(ckpt_path, {
+        save_checkpoint(out_dir, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
             "generator": generator.get_state(), "rng": rng_states(), "state": state, "cell": cell,
         })
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
+        epoch = len(state["history"])
+        written: str | None = None  # this epoch's best file, written once even if test and val both improve
         for which in feed.eval_sets:
             logits_np = predict(forward, feed, method, which, 4 * batch_size)
             acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
             record[f"{which}_acc"] = acc
             best = state["best"].get(which)
             if track_best and (best is None or acc > best["acc"]):
-                test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
-                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": test_logits}
+                if written is None:
+                    test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
+                    written = save_best(out_dir, epoch, test_logits)
+                state["best"][which] = {"acc": acc, "epoch": epoch, "file": written}
 
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
         step = len(state["history"])
@@ -270,6 +269,7 @@ def train_cell(
                 continue
             last_stage = index == len(stages) - 1
             optimizer = build_optimizer(stage.params, recipe["optimizer"]) if stage.params else None
+            steps = make_steps(stage, optimizer, method, device, recipe) if optimizer else None
             if state["epoch"] == 0:
                 stage.prepare()
                 if last_stage:
@@ -283,7 +283,8 @@ def train_cell(
                 finish_epoch(record, None)
                 continue
             for epoch in range(state["epoch"], stage.epochs):
-                record = train_epoch(stage, epoch, optimizer, method, feed, generator, batch_size, label)
+                record = train_epoch(stage, epoch, optimizer, method, feed, generator, batch_size, label,
+                                     steps=steps, drop_last=drops_last(steps))
                 state["train_seconds"] += record.pop("seconds")
                 if (epoch + 1) % eval_every == 0 or epoch == stage.epochs - 1:
                     evaluate_epoch(record, last_stage)
@@ -318,7 +319,7 @@ def write_outputs(
         "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
     for which, best in state["best"].items():
-        arrays[f"test_logits_best_{which}"] = best["test_logits"]
+        arrays[f"test_logits_best_{which}"] = load_best(out_dir, best)
     with atomic_path(out_dir / "predictions.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
@@ -340,5 +341,5 @@ def write_outputs(
     }
     write_json(out_dir / "run.json", record)
     run.finish()
-    (out_dir / CHECKPOINT).unlink(missing_ok=True)
+    remove_checkpoint(out_dir)
     return record
