@@ -21,6 +21,7 @@ from torch import Tensor
 
 from ltgrid.data.listfile import ListFileDataset
 from ltgrid.data.sources import SourceError
+from ltgrid.errors import ParamsError
 
 # ImageNet channel statistics (RGB, 0..1 scale): the normalisation every ImageNet-LT and
 # iNat recipe uses; computing them over 115k-437k decoded images would cost an epoch.
@@ -134,7 +135,7 @@ def default_workers() -> int:
     env = os.environ.get(WORKERS_ENV)
     if env is not None:
         if not env.isdigit():
-            raise ValueError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
+            raise ParamsError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
         return int(env)
     return max(1, min(32, len(os.sched_getaffinity(0)) - 1))
 
@@ -157,7 +158,7 @@ class ListFileFeed:
     ) -> None:
         augment = dict(augment or {})
         if augment.get("crop_padding"):
-            raise ValueError(
+            raise ParamsError(
                 f"augment.crop_padding = {augment['crop_padding']}: list-file datasets take random-resized crops "
                 "(augment.image_size, crop_scale_min, eval_resize), not padded crops"
             )
@@ -166,14 +167,14 @@ class ListFileFeed:
         self.size = int(augment.get("image_size", 224))
         resize = int(augment.get("eval_resize", round(self.size * 256 / 224)))
         if resize < self.size:
-            raise ValueError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
+            raise ParamsError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
         self.device = device
         self.channels_last = channels_last
         self.num_classes = ds.num_classes
         self.in_channels = 3
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         if len(split.get("val_indices") or []):
-            raise ValueError("list-file datasets take their validation set from the val split file, not from the split")
+            raise ParamsError("list-file datasets take their validation set from the val split file, not from the split")
         paths = {"train": ds.paths["train"][train_idx]}
         self.train_labels = torch.from_numpy(ds.labels["train"][train_idx]).long()
         self._train_y = self.train_labels.to(device)
