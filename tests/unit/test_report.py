@@ -216,6 +216,9 @@ def test_grid_protocols_follow_validation_split():
     imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
     assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
     cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
+    assert R.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
+    for ds in cifar["datasets"].values():
+        del ds["split"]["test_holdout_per_class"]
     assert R.grid_protocols(cifar) == ["final", "best_test"]
 
 
