@@ -34,7 +34,8 @@ GROUPINGS = {
     ),
     "thirds": (
         {"head": "thirds_head_acc", "medium": "thirds_medium_acc", "tail": "thirds_tail_acc"},
-        "head / medium / tail top-1 accuracy (%), classes split into equal thirds by index (the authors' grouping)",
+        "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
+        "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
     ),
 }
 # Written only for protocols whose cells have a validation set to fit the temperature on.
