@@ -151,10 +151,11 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ltgrid.tracking.store import tracking_uri
+    from ltgrid.tracking.store import project_root, tracking_uri
 
     cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
     print(" ".join(cmd), file=sys.stderr)
+    os.chdir(project_root())  # the project's artifact locations are relative to its root
     os.execvp(cmd[0], cmd)
     return 0  # pragma: no cover
 
@@ -224,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)
-    s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else results/mlflow.db")
+    s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else mlflow.db in the project root")
     s.add_argument("--experiment", default=None, help="default: ltgrid-<grid>")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--methods", default=None, help="comma-separated row order; default: the grid's, as recorded")

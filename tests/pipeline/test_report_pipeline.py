@@ -118,7 +118,7 @@ def test_figures_on_disk_and_in_mlflow(report_project):
 
     overlay = report_project / f"results/figures/{GRID}/reliability_digits_rho10.png"
     assert overlay.read_bytes()[:4] == b"\x89PNG"
-    client = MlflowClient(tracking_uri=f"sqlite:///{report_project / 'results' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{report_project / 'mlflow.db'}")
     for cell in cell_dirs(report_project):
         for name in CELL_FIGURES:
             assert (cell / name).read_bytes()[:4] == b"\x89PNG"
