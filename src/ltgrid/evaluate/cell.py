@@ -4,6 +4,9 @@ per-class accuracies and the cell's figures.
 Protocols: `final` (last epoch, the honest default), `best_val` (epoch with the best accuracy
 on the held-out validation split, when the split has one) and `best_test` (epoch chosen on
 the test set, as the authors' code did: for comparability only, labelled as such).
+With a validation set (held out of the training or of the test images), each protocol also gets
+temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
+ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
 The figures (reliability diagram, per-class accuracy against class size, training curves)
 show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
@@ -18,7 +21,8 @@ import numpy as np
 
 from ltgrid.io import read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
-from ltgrid.evaluate.protocols import PROTOCOLS
+from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
+from ltgrid.evaluate.temperature import fit_temperature, scaled
 
 FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
 PER_CLASS_CSV = "per_class_acc.csv"
@@ -53,6 +57,8 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
         m["protocol"] = description
         if name != "final":
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
+        if f"val_logits_{name}" in preds:
+            m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
         protocols[name] = m
     result = {
         "label": run["label"],
@@ -69,6 +75,17 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
     write_text(cell_dir / PER_CLASS_CSV, per_class_csv(result))
     write_json(cell_dir / "metrics.json", result)
     return result
+
+
+def temperature_scaled(
+    test_logits: np.ndarray, val_logits: np.ndarray, val_labels: np.ndarray, test_labels: np.ndarray, counts: np.ndarray
+) -> dict[str, float]:
+    """Temperature fitted on the validation logits of the same model, then the test calibration metrics
+    of softmax(z / T) as ts_* (accuracy is unchanged by T). Post hoc: works for any method."""
+    t = fit_temperature(val_logits, val_labels)
+    m = compute_metrics(softmax(scaled(test_logits, t)), test_labels, counts)
+    return {"ts_temperature": t, **{f"ts_{k}": m[k] for k in TS_KEYS}}
+
 
 
 def per_class_csv(result: dict[str, Any]) -> str:
