@@ -115,8 +115,9 @@ def test_a_checkpoint_holds_no_predictions_and_resumes_to_the_end(bench, tmp_pat
     assert all(a.shape[:1] != (n_test,) for a in arrays(rest) if a.ndim), "prediction-sized array in the checkpoint"
     best = saved["state"]["best"]
     assert set(best) == {"test", "val"} and {b["epoch"] for b in best.values()} == {0}
-    assert sorted(p.name for p in out.glob(BEST_GLOB)) == ["best-e0.npy"] == [b["file"] for b in best.values()][:1]
-    assert np.load(out / "best-e0.npy").shape == (n_test, 10)
+    assert sorted(p.name for p in out.glob(BEST_GLOB)) == ["best-e0.npz"] == sorted({b["file"] for b in best.values()})
+    with np.load(out / "best-e0.npz") as z:
+        assert z["test"].shape == (n_test, 10) and z["val"].shape == (20 * 10, 10)
 
     monkeypatch.delenv(faults.ENV)
     train(bench, cell(bench[4]), out)  # resumes at epoch 1 and finishes

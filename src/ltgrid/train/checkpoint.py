@@ -3,9 +3,9 @@
 The checkpoint (`checkpoint.pt`, rewritten atomically each epoch) holds what resuming needs
 and nothing that grows with the evaluation set: model, optimiser, generator and RNG states,
 the history and which epoch is best (accuracy, epoch, the name of its predictions file).
-The best epoch's test logits (24,426 x 8,142 float32 = 0.8 GB for iNaturalist 2018) go to
-`best-e<epoch>.npy`, written atomically only in an epoch where a best changes, before the
-checkpoint that names it. A file is removed only once a written checkpoint no longer names
+The best epoch's logits on every evaluation set (test: 24,426 x 8,142 float32 = 0.8 GB for
+iNaturalist 2018; val, which temperature scaling fits on) go to `best-e<epoch>.npz`, written
+atomically only in an epoch where a best changes, before the checkpoint that names it. A file is removed only once a written checkpoint no longer names
 it, so whatever a kill interrupts, the last checkpoint's files are on disk.
 """
 
@@ -21,24 +21,26 @@ from ltgrid.io import atomic_path
 
 CHECKPOINT = "checkpoint.pt"
 LAYOUT = 2  # checkpoints of another layout are not resumed from
-BEST_GLOB = "best-e*.npy"
+BEST_GLOB = "best-e*.npz"
 
 
 def best_name(epoch: int) -> str:
-    return f"best-e{epoch}.npy"
+    return f"best-e{epoch}.npz"
 
 
-def save_best(out_dir: Path, epoch: int, test_logits: np.ndarray) -> str:
-    """Write one epoch's test logits (atomically); returns the file name the checkpoint records."""
+def save_best(out_dir: Path, epoch: int, logits: dict[str, np.ndarray]) -> str:
+    """Write one epoch's logits per evaluation set (atomically); returns the name the checkpoint records."""
     name = best_name(epoch)
     with atomic_path(out_dir / name) as tmp:
         with open(tmp, "wb") as fh:
-            np.save(fh, test_logits, allow_pickle=False)
+            np.savez(fh, **logits)
     return name
 
 
-def load_best(out_dir: Path, best: dict[str, Any]) -> np.ndarray:
-    return np.load(out_dir / best["file"], allow_pickle=False)
+def load_best(out_dir: Path, best: dict[str, Any]) -> dict[str, np.ndarray]:
+    """{eval set name: logits} of a best epoch."""
+    with np.load(out_dir / best["file"], allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def save_checkpoint(out_dir: Path, payload: dict[str, Any]) -> None:

@@ -15,20 +15,21 @@ epoch's metrics are not written, and the error names the first bad batch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import torch
 from torch import Tensor, nn
 
 from ltgrid.data.feed import to_device
+from ltgrid.errors import UserError
 from ltgrid.methods import Method
 from ltgrid.methods.base import Draws, MixedBatch
 from ltgrid.train import faults
 from ltgrid.train.optim import set_lr
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """A cell cannot go on; the message says which cell, where, and what to change."""
 
 
@@ -44,6 +45,7 @@ class Stage:
     forward: Callable[[Tensor], Tensor]
     mixing: bool
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
+    info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
 @dataclass

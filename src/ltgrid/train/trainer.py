@@ -18,7 +18,7 @@ import os
 import random
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -30,14 +30,14 @@ from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
 from ltgrid.methods import Method, build_method
 from ltgrid.methods.samplers import SAMPLERS
-from ltgrid.methods.stage2 import tau_normalize
+from ltgrid.methods.stage2 import select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.checkpoint import CHECKPOINT  # noqa: F401  (the file name, for callers)
 from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoint, save_best, save_checkpoint
 from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import Stage, TrainingError, train_epoch
 from ltgrid.train.optim import build_optimizer, lr_at
-from ltgrid.tracking.store import CellRun, git_commit
+from ltgrid.tracking.store import CellRun, open_cell_run
 
 MODEL = "model.pt"
 
@@ -121,20 +121,50 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage
     )
 
 
-def stage_two(model: nn.Module, method: Method, counts: Tensor) -> Stage:
+def val_scorer(forward: Callable[[Tensor], Tensor], feed: Any, method: Method, batch_size: int) -> Callable[[], float] | None:
+    """Validation accuracy (%) of the model as it stands; None without a validation set."""
+    if "val" not in feed.eval_sets:
+        return None
+    labels = feed.eval_labels("val").numpy()
+    return lambda: 100.0 * float((predict(forward, feed, method, "val", batch_size).argmax(1) == labels).mean())
+
+
+def tau_norm_stage(model: nn.Module, method: Method, val_accuracy: Callable[[], float] | None) -> Stage:
+    """Rescale the classifier rows by ||w_c||^tau, bias dropped; tau chosen on the validation set
+    (`val_accuracy` scores the model as it stands) when there is one and the spec gives a range."""
+    spec = method.stage2
+    assert spec is not None
+    classifier = model.classifier
+    info: dict[str, Any] = {}
+
+    def tau_norm() -> None:
+        with torch.no_grad():
+            weight = classifier.weight.detach().clone()
+            if getattr(classifier, "bias", None) is not None:
+                classifier.bias.zero_()
+            tau = float(spec.tau)
+            if val_accuracy is not None and spec.tau_range is not None:
+                def score(w: Tensor) -> float:
+                    classifier.weight.copy_(w)
+                    return val_accuracy()
+
+                taus = tau_grid(spec.tau_range)
+                tau, scores = select_tau(weight, taus, score)
+                info.update(tau_val_acc=max(scores), tau_scores=dict(zip(map(str, taus), scores)))
+            classifier.weight.copy_(tau_normalize(weight, tau))
+            info["tau"] = tau
+
+    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm, info=info)
+
+
+def stage_two(model: nn.Module, method: Method, counts: Tensor, val_accuracy: Callable[[], float] | None = None) -> Stage:
     """cRT: a fresh classifier on frozen features, cosine lr; tau_norm: rescale weights, no epochs."""
     spec = method.stage2
     assert spec is not None
     classifier = model.classifier
 
     if spec.kind == "tau_norm":
-        def tau_norm() -> None:
-            with torch.no_grad():
-                classifier.weight.copy_(tau_normalize(classifier.weight, spec.tau))
-                if getattr(classifier, "bias", None) is not None:
-                    classifier.bias.zero_()
-
-        return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm)
+        return tau_norm_stage(model, method, val_accuracy)
 
     sampler_kwargs = dict(spec.sampler)
     sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
@@ -183,7 +213,7 @@ def train_cell(
 
     split = read_split(split_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
-    feed = build_feed(str(data_path), split, device, recipe, channels_last)
+    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
     base_spec = cell.get("base_method_spec")
@@ -198,9 +228,9 @@ def train_cell(
         model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
     else:
         stages.append(stage_one(forward, method, recipe))
-    if method.stage2 is not None:
-        stages.append(stage_two(model, method, counts))
     batch_size = recipe["batch_size"]
+    if method.stage2 is not None:
+        stages.append(stage_two(model, method, counts, val_scorer(forward, feed, method, 4 * batch_size)))
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
@@ -217,19 +247,8 @@ def train_cell(
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
-    if state["run_id"] is None:
-        run = CellRun.create(
-            tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
-            tags={
-                "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
-                "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-                "cell": label, "git_commit": git_commit(),
-            },
-        )
-        run.log_params(cell)
-        state["run_id"] = run.run_id
-    else:
-        run = CellRun(tracking["uri"], state["run_id"])
+    run = open_cell_run(tracking, cell, label, state["run_id"])
+    state["run_id"] = run.run_id
     # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
     logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
 
@@ -240,17 +259,16 @@ def train_cell(
         })
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
+        logits = {which: predict(forward, feed, method, which, 4 * batch_size) for which in feed.eval_sets}
         epoch = len(state["history"])
         written: str | None = None  # this epoch's best file, written once even if test and val both improve
-        for which in feed.eval_sets:
-            logits_np = predict(forward, feed, method, which, 4 * batch_size)
+        for which, logits_np in logits.items():
             acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
             record[f"{which}_acc"] = acc
             best = state["best"].get(which)
             if track_best and (best is None or acc > best["acc"]):
-                if written is None:
-                    test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
-                    written = save_best(out_dir, epoch, test_logits)
+                # every eval set's logits at the chosen epoch (the val ones fit temperature scaling), in their own file
+                written = written or save_best(out_dir, epoch, logits)
                 state["best"][which] = {"acc": acc, "epoch": epoch, "file": written}
 
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
@@ -277,7 +295,7 @@ def train_cell(
             elif saved is not None and saved.get("optimizer") and optimizer is not None:
                 optimizer.load_state_dict(saved["optimizer"])
             if stage.epochs == 0:
-                record: dict[str, Any] = {"stage": stage.name, "epoch": 0}
+                record: dict[str, Any] = {"stage": stage.name, "epoch": 0, **stage.info}
                 evaluate_epoch(record, last_stage)
                 state["stage"], state["epoch"] = index + 1, 0
                 finish_epoch(record, None)
@@ -318,8 +336,12 @@ def write_outputs(
         "train_counts": np.asarray(split["counts"], dtype=np.int64),
         "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
+    if "val" in feed.eval_sets:
+        arrays["val_labels"] = feed.eval_labels("val").numpy()
+        arrays["val_logits_final"] = predict(model, feed, method, "val", 4 * batch_size)
     for which, best in state["best"].items():
-        arrays[f"test_logits_best_{which}"] = load_best(out_dir, best)
+        for name, logits in load_best(out_dir, best).items():
+            arrays[f"{name}_logits_best_{which}"] = logits
     with atomic_path(out_dir / "predictions.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
