@@ -4,8 +4,8 @@
 
 Data from the shared CIFAR-10 image archive (bench_data), the paper's recipe, a throwaway
 MLflow SQLite store in the work folder; then `evaluate_cell` computes the metrics the
-pipeline reports. On CUDA the recipe adds bf16 autocast, channels_last and torch.compile
-with CUDA graphs (`--no-compile` / `--no-amp` drop them). Prints one JSON line:
+pipeline reports. On CUDA the recipe adds bf16 autocast, channels_last and whole-step CUDA
+graph capture (`--no-graph` / `--no-amp` drop them). Prints one JSON line:
 wall seconds, training seconds, final top-1 error and ECE.
 """
 
@@ -25,15 +25,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 
-def build_cell(epochs: int, cuda: bool, amp: bool, compile: bool, eval_every: int) -> dict[str, Any]:
+def build_cell(epochs: int, cuda: bool, amp: bool, graph: bool, eval_every: int) -> dict[str, Any]:
     """The resolved cell, in the shape `ltgrid.params.resolve_cell` produces."""
     import bench_data
 
     extra: dict[str, Any] = {"channels_last": cuda, "eval_every": eval_every}
     if cuda and amp:
         extra["amp_bf16"] = True
-    if cuda and compile:
-        extra.update(compile=True, compile_mode="reduce-overhead")
+    if cuda and graph:
+        extra["cuda_graph"] = True
     return {
         "grid": "gpu-check", "dataset": "cifar10", "rho": 100.0, "split_seed": 0, "method": "unimix_bayias",
         "seed": 0, "model": "resnet32", "recipe_name": "paper", "recipe": bench_data.paper_recipe(epochs, **extra),
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     uri = f"sqlite:///{work.resolve() / 'mlflow.db'}"
     tracking = {"uri": uri, "experiment_id": ensure_experiment(uri, "gpu-check", root=work)}
     cuda = torch.cuda.is_available()
-    cell = build_cell(args.epochs, cuda, not args.no_amp, not args.no_compile, args.eval_every)
+    cell = build_cell(args.epochs, cuda, not args.no_amp, not args.no_graph, args.eval_every)
     t0 = time.perf_counter()
     record = train_cell(cell, work / "dataset.npz", work / "split.json", work / "cell", tracking)
     wall = time.perf_counter() - t0
@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "device": torch.cuda.get_device_name(0) if cuda else "cpu", "data": what, "epochs": args.epochs,
         "train_images": len(split["train_indices"]), "test_images": len(ds.test_y), "wall_s": wall,
         "train_s": record["train_seconds"], "top1_err": final["top1_err"], "ece": final["ece"],
-        "recipe": {k: cell["recipe"].get(k) for k in ("amp_bf16", "compile", "compile_mode", "channels_last", "eval_every")},
+        "recipe": {k: cell["recipe"].get(k) for k in ("amp_bf16", "cuda_graph", "channels_last", "eval_every")},
+        "dropped_images_per_epoch": record["history"][0].get("dropped_images", 0),
     }
 
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-images", type=int, default=10000)
     p.add_argument("--eval-every", type=int, default=1)
     p.add_argument("--work", default=None, help="folder for data, split, MLflow store and the cell (default: temporary)")
-    p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--no-graph", action="store_true", help="no whole-step CUDA graph capture")
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)

@@ -15,6 +15,7 @@ from ltgrid.methods import build_method
 from ltgrid.methods.base import MixedBatch
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, set_lr
+from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import EpochPlan, Tally, batch_of, plan_epoch
 from ltgrid.train.trainer import predict, stage_one, train_epoch
 
@@ -42,6 +43,7 @@ class Project:
         self.forward = fast_forward(model, recipe, device)
         self.stage = stage_one(self.forward, self.method, recipe)
         self.optimizer = build_optimizer(self.stage.params, recipe["optimizer"])
+        self.steps = make_steps(self.stage, self.optimizer, self.method, device, recipe)  # eager, or a CUDA graph
         self.generator = torch.Generator().manual_seed(seed)
         self.n_train, self.n_test = len(self.feed.train_labels), len(self.feed.eval_labels("test"))
         self.epoch = 0
@@ -96,6 +98,9 @@ class Project:
             self.feed.plan_epoch(tail, self.batch_size, self.generator)
             x, y = self.feed.train_batch(tail, self.generator)
             self._compute(self.method.mix(x, y, self.generator), y, time.perf_counter(), attribute=False)
+        if drops_last(self.steps):  # a captured step: warm up and capture once, as the trainer's first epoch does
+            self.train_epoch()
+            self.epoch = 0
         self.evaluate()
         _sync(self.device)
         return time.perf_counter() - t0
@@ -113,7 +118,7 @@ class Project:
         _sync(self.device)
         t0 = time.perf_counter()
         train_epoch(self.stage, self.epoch, self.optimizer, self.method, self.feed, self.generator,
-                    self.batch_size, "benchmark")
+                    self.batch_size, "benchmark", steps=self.steps, drop_last=drops_last(self.steps))
         _sync(self.device)
         self.epoch += 1
         return time.perf_counter() - t0

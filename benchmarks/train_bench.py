@@ -1,14 +1,16 @@
 """Training throughput: the conventional pipeline (a) against this project's (b), on one machine.
 
-    python benchmarks/train_bench.py [--device cpu|cuda] [--epochs 1] [--images N] [--processes K]
+    python benchmarks/train_bench.py [--device cpu|cuda] [--epochs 1] [--images N] [--fast] [--processes K[,K...]]
 
 Same ResNet-32, recipe (batch 64, SGD, crop+flip, UniMix+Bayias) and data (CIFAR-10-LT rho=100
 from the shared image archive, or random images without it) for both. Each pipeline runs in
 its own process, one after the other, so peak memory is its own. Prints a table: training
 images/s, seconds per epoch, evaluation seconds (test images), peak memory, the share of a
-training step spent outside forward/backward/step (data side), and the ratio b/a.
-`--processes K` then runs K training processes of (b) at once on the same device (what
-LTGRID_SLOTS_PER_GPU=K lets the pipeline do) and reports 200-epoch cells per hour.
+training step spent outside forward/backward/step (data side), and the ratio b/a. `--fast`
+adds (c): this path with whole-step CUDA graph capture, bf16 autocast and channels_last.
+`--processes 4,8` then runs K training processes at once on the same device, for each K (what
+LTGRID_SLOTS_PER_GPU=K lets the pipeline do), of (c) with --fast, else (b), and reports
+200-epoch cells per hour.
 `--json PATH` writes every figure.
 """
 
@@ -54,7 +56,7 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
     ds, split, what = bench_data.load(args.images, args.test_images)
     recipe = bench_data.paper_recipe(
         epochs=CELL_EPOCHS, amp_bf16=args.amp_bf16, compile=args.compile, compile_mode=args.compile_mode,
-        channels_last=device.type == "cuda",
+        channels_last=device.type == "cuda", cuda_graph=args.cuda_graph,
     )
     spec = bench_data.method_spec("unimix_bayias")
     if device.type == "cuda":
@@ -110,6 +112,7 @@ def worker_command(args: argparse.Namespace, pipeline: str, out: Path, **overrid
         cmd += ["--compile-mode", opts["compile_mode"]] if opts["compile_mode"] else []
         cmd += ["--amp-bf16"] if opts["amp_bf16"] else []
         cmd += ["--compile"] if opts["compile"] else []
+        cmd += ["--cuda-graph"] if opts["cuda_graph"] else []
     return cmd
 
 
@@ -134,6 +137,20 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPU cores, load average {load:.2f} at start"
 
 
+def ratio(b: dict[str, Any], a: dict[str, Any]) -> dict[str, float]:
+    return {k: b[k] / a[k] for k in ("train_img_per_s", "s_per_epoch", "eval_s", "peak_mb")}
+
+
+def concurrent(args: argparse.Namespace, k: int, single: dict[str, Any], tmp: Path, fast: dict[str, Any]) -> dict[str, Any]:
+    """K processes of the path at once: 200-epoch cells per hour against one process (`single`)."""
+    threads = args.threads or (max(1, (os.cpu_count() or 1) // k) if args.device == "cpu" else None)
+    cmds = [worker_command(args, "project", tmp / f"k{k}-{i}.json", threads=threads, eval_each_epoch=True,
+                           attribute_steps=0, **fast) for i in range(k)]
+    results, wall = spawn(cmds, tmp)
+    return {"processes": k, "wall_s": wall, "results": results, "cells_per_hour_1": 1 / cell_hours(single),
+            "cells_per_hour_k": k / max(cell_hours(r) for r in results)}
+
+
 def cell_hours(result: dict[str, Any]) -> float:
     """A 200-epoch cell's hours at this result's pace (training plus one evaluation per epoch)."""
     return CELL_EPOCHS * (result["s_per_epoch"] + result["eval_s"]) / 3600
@@ -141,17 +158,18 @@ def cell_hours(result: dict[str, Any]) -> float:
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     rows = [("", "train img/s", "s/epoch", "eval s", "peak MB", "data side %")]
-    for name, label in (("conventional", "(a) conventional"), ("project", "(b) this project")):
+    for name, label in (("conventional", "(a) conventional"), ("project", "(b) this project"), ("fast", "(c) graph+bf16+NHWC")):
         r = results.get(name)
         if r is None:
             continue
         side = "-" if r["data_side_pct"] is None else f"{r['data_side_pct']:.1f}"
         rows.append((label, f"{r['train_img_per_s']:.0f}", f"{r['s_per_epoch']:.2f}", f"{r['eval_s']:.2f}",
                      f"{r['peak_mb']:.0f}", side))
-    if "ratio" in results:
-        q = results["ratio"]
-        rows.append(("ratio b/a", f"{q['train_img_per_s']:.2f}x", f"{q['s_per_epoch']:.2f}x", f"{q['eval_s']:.2f}x",
-                     f"{q['peak_mb']:.2f}x", ""))
+    for key, label in (("ratio", "ratio b/a"), ("ratio_fast", "ratio c/a")):
+        if key in results:
+            q = results[key]
+            rows.append((label, f"{q['train_img_per_s']:.2f}x", f"{q['s_per_epoch']:.2f}x", f"{q['eval_s']:.2f}x",
+                         f"{q['peak_mb']:.2f}x", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows)
 
@@ -165,16 +183,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers of (a)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     p.add_argument("--attribute-steps", type=int, default=30, help="steps timed segment by segment (0: skip)")
-    p.add_argument("--processes", type=int, default=1, help="also run K concurrent (b) processes on the device")
+    p.add_argument("--processes", default="1", help="K[,K...]: also run K concurrent processes on the device, for each K > 1")
+    p.add_argument("--fast", action="store_true", help="also time (c): whole-step CUDA graph + bf16 + channels_last")
     p.add_argument("--skip-conventional", action="store_true")
     p.add_argument("--eval-each-epoch", action="store_true", help="evaluate after every timed epoch")
     p.add_argument("--amp-bf16", action="store_true", help="(b) under bf16 autocast (CUDA)")
     p.add_argument("--compile", action="store_true", help="(b) through torch.compile")
     p.add_argument("--compile-mode", default=None, help="torch.compile mode; reduce-overhead = CUDA graphs")
+    p.add_argument("--cuda-graph", action="store_true", help="(b) with whole-step CUDA graph capture (CUDA)")
     p.add_argument("--json", type=Path, default=None, help="write every figure here")
     p.add_argument("--worker", choices=["conventional", "project"], help=argparse.SUPPRESS)
     p.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.processes = [int(k) for k in str(args.processes).split(",") if k.strip()]
     if args.device is None:
         import torch
 
@@ -202,30 +223,23 @@ def main(argv: list[str] | None = None) -> int:
         pipelines = ["project"] if args.skip_conventional else ["conventional", "project"]
         for name in pipelines:
             (results[name],), _ = spawn([worker_command(args, name, tmp / f"{name}.json")], tmp)
-        if "conventional" in results:
-            a, b = results["conventional"], results["project"]
-            results["ratio"] = {
-                "train_img_per_s": b["train_img_per_s"] / a["train_img_per_s"], "s_per_epoch": b["s_per_epoch"] / a["s_per_epoch"],
-                "eval_s": b["eval_s"] / a["eval_s"], "peak_mb": b["peak_mb"] / a["peak_mb"],
-            }
-        if args.processes > 1:
-            threads = args.threads or (max(1, (os.cpu_count() or 1) // args.processes) if args.device == "cpu" else None)
-            cmds = [worker_command(args, "project", tmp / f"k{i}.json", threads=threads, eval_each_epoch=True,
-                                   attribute_steps=0) for i in range(args.processes)]
-            concurrent, wall = spawn(cmds, tmp)
-            single_hours = cell_hours({**results["project"]})
-            many_hours = max(cell_hours(r) for r in concurrent)
-            results["concurrent"] = {
-                "processes": args.processes, "wall_s": wall, "results": concurrent,
-                "cells_per_hour_1": 1 / single_hours, "cells_per_hour_k": args.processes / many_hours,
-            }
+        fast = {"amp_bf16": True, "cuda_graph": True, "compile": False, "compile_mode": None} if args.fast else {}
+        if fast:
+            (results["fast"],), _ = spawn([worker_command(args, "project", tmp / "fast.json", **fast)], tmp)
+        for key, name in (("ratio", "project"), ("ratio_fast", "fast")):
+            if "conventional" in results and name in results:
+                results[key] = ratio(results[name], results["conventional"])
+        best = results.get("fast", results["project"])
+        runs = [concurrent(args, k, best, tmp, fast) for k in args.processes if k > 1]
+        if runs:
+            results["concurrency"] = runs
+            results["concurrent"] = runs[-1]
     report.update(results)
     print(f"\nmachine: {report['machine']}; data: {results['project']['data']}, "
           f"{results['project']['train_images']} train / {results['project']['test_images']} test images, "
           f"{args.epochs} timed epoch(s), device {args.device}")
     print(table(results))
-    if "concurrent" in results:
-        c = results["concurrent"]
+    for c in results.get("concurrency", []):
         print(f"200-epoch cells per hour per device: 1 process {c['cells_per_hour_1']:.2f}, "
               f"{c['processes']} processes {c['cells_per_hour_k']:.2f} (extrapolated from {args.epochs} epoch(s) each)")
     if args.json:

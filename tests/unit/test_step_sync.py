@@ -22,6 +22,7 @@ from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.feed import InMemoryFeed
 from ltgrid.methods import LOSSES, MIXINGS, build_method
 from ltgrid.models import build_model
+from ltgrid.train.graph import GraphSteps, drops_last, make_steps
 from ltgrid.train.loop import EagerSteps, plan_epoch, train_step
 from ltgrid.train.optim import build_optimizer
 from ltgrid.train.trainer import stage_one
@@ -67,8 +68,8 @@ def feed() -> InMemoryFeed:
     return InMemoryFeed(ds, split, torch.device("cpu"), {"crop_padding": 1, "hflip": True})
 
 
-def twenty_steps(spec: dict) -> tuple[list[str], tuple]:
-    """The host reads of 20 steps of a method, and the epoch's tallies read afterwards."""
+def setup(spec: dict) -> tuple:
+    """(feed, method, model, stage, optimizer, generator) of a seeded 2-epoch digits-CNN cell."""
     data = feed()
     counts = torch.tensor([80.0, 50.0, 30.0, 20.0, 16.0], dtype=torch.float64)
     method = build_method("m", spec, counts)
@@ -76,13 +77,18 @@ def twenty_steps(spec: dict) -> tuple[list[str], tuple]:
     model = build_model("digits_cnn", CLASSES, 3, normed_classifier=method.needs_normed_classifier)
     stage = stage_one(model, method, RECIPE)
     optimizer = build_optimizer(stage.params, RECIPE["optimizer"])
-    generator = torch.Generator().manual_seed(0)
     method.start_epoch(0, RECIPE["epochs"])
+    model.train()
+    return data, method, model, stage, optimizer, torch.Generator().manual_seed(0)
+
+
+def twenty_steps(spec: dict) -> tuple[list[str], tuple]:
+    """The host reads of 20 steps of a method, and the epoch's tallies read afterwards."""
+    data, method, model, stage, optimizer, generator = setup(spec)
     plan = plan_epoch(stage, 0, method, data, generator, BATCH)
     assert plan.num_batches >= STEPS
     steps = EagerSteps(stage, optimizer, method, data.device)
     steps.start_epoch()
-    model.train()
     with host_reads() as reads:
         for b in range(STEPS):
             train_step(steps, method, data, plan, b, 0, generator)
@@ -112,3 +118,36 @@ def test_no_host_read_in_twenty_steps_of_every_loss(loss: str) -> None:
     reads, (loss_sum, _, first_bad, _) = twenty_steps({"mixing": {"name": "unimix"}, "loss": {"name": loss}})
     assert reads == [], "\n".join(reads[:5])
     assert np.isfinite(loss_sum) and first_bad == -1
+
+
+def run_steps(make_steps, drop_last: bool) -> tuple[torch.nn.Module, tuple, int]:
+    data, method, model, stage, optimizer, generator = setup({"mixing": {"name": "unimix"}, "loss": {"name": "bayias"}})
+    steps = make_steps(stage, optimizer, method, data.device)
+    plan = plan_epoch(stage, 0, method, data, generator, BATCH, drop_last=drop_last)
+    steps.start_epoch()
+    for b in range(plan.num_batches):
+        train_step(steps, method, data, plan, b, 0, generator)
+    return model, steps.tally.read(), len(plan.order)
+
+
+def test_graph_steps_without_capture_train_exactly_like_eager_steps() -> None:
+    """The static-buffer path a CUDA graph replays (copied batches, poisoned label weights, the
+    same tallies) gives the eager step's parameters and tallies, bit for bit; capture itself is
+    CUDA-only and checked by benchmarks/gpu_check.py."""
+    eager, eager_tally, n = run_steps(EagerSteps, drop_last=True)
+    graph, graph_tally, m = run_steps(lambda *a: GraphSteps(*a, capture=False), drop_last=True)
+    assert n == m == 196 // BATCH * BATCH  # 196 images: the last partial batch (4) is dropped
+    assert eager_tally == graph_tally
+    for (name, p), q in zip(eager.state_dict().items(), graph.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
+def test_graph_steps_refuse_a_partial_batch_and_the_option_is_ignored_on_the_cpu(capsys) -> None:
+    with pytest.raises(ValueError, match="every batch of shape"):
+        run_steps(lambda *a: GraphSteps(*a, capture=False), drop_last=False)
+    data, method, _, stage, optimizer, _ = setup({})
+    steps = make_steps(stage, optimizer, method, data.device, {"cuda_graph": True})
+    assert isinstance(steps, EagerSteps) and not drops_last(steps)
+    assert "cuda_graph ignored on cpu" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="cuda_graph and compile_mode 'reduce-overhead'"):
+        make_steps(stage, optimizer, method, data.device, {"cuda_graph": True, "compile": True, "compile_mode": "reduce-overhead"})
