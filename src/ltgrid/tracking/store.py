@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+RECIPE_TAG = "ltgrid.recipe"  # the resolved cell's fingerprint (params.fingerprint)
 SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
 
 
@@ -141,6 +142,25 @@ class CellRun:
         client = _client(uri)
         run = client.create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(uri, run.info.run_id)
+
+    @classmethod
+    def for_cell(cls, uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> tuple["CellRun", bool]:
+        """The cell's run: the newest earlier run of the same cell and recipe (tags `cell` and
+        `ltgrid.recipe`) when there is one, else a new run; True when reused.
+
+        A kill after the run was created but before Snakemake saw the job finish (no
+        checkpoint left to carry the run id) must not leave the cell twice in the UI.
+        """
+        client = _client(uri)
+        query = f"tags.cell = '{tags['cell']}' and tags.`{RECIPE_TAG}` = '{tags[RECIPE_TAG]}'"
+        earlier = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+        if not earlier:
+            return cls.create(uri, experiment_id, run_name, tags), False
+        run = cls(uri, earlier[0].info.run_id)
+        client.update_run(run.run_id, status="RUNNING")
+        if "ltgrid.error" in earlier[0].data.tags:  # the earlier failure no longer describes the run
+            client.delete_tag(run.run_id, "ltgrid.error")
+        return run, True
 
     @property
     def experiment_id(self) -> str:

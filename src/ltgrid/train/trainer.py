@@ -36,7 +36,8 @@ from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
-from ltgrid.tracking.store import CellRun, git_commit
+from ltgrid.params import fingerprint
+from ltgrid.tracking.store import RECIPE_TAG, CellRun, git_commit
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -241,21 +242,23 @@ def train_cell(
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
+    reused = saved is not None
     if state["run_id"] is None:
-        run = CellRun.create(
+        run, reused = CellRun.for_cell(
             tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
             tags={
                 "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
                 "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-                "cell": label, "git_commit": git_commit(),
+                "cell": label, "git_commit": git_commit(), RECIPE_TAG: fingerprint(cell),
             },
         )
         run.log_params(cell)
         state["run_id"] = run.run_id
     else:
         run = CellRun(tracking["uri"], state["run_id"])
-    # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
-    logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
+    # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
+    # whole cell) is trained again, to the same numbers, and not logged again.
+    logged_steps = run.logged_steps("train_loss", "test_acc") if reused else set()
 
     def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
         save_checkpoint(ckpt_path, {
