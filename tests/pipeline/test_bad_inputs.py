@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project, run, tiny_grid, write_params
+from tests.conftest import copy_project, data_file, run, tiny_grid, write_params
 from tests.helpers.cifar_archives import make_cifar10_archive, make_hostile_archive, truncate
 
 pytestmark = pytest.mark.pipeline
@@ -111,12 +111,13 @@ def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
     config["datasets"] = {"cifar": {
         "source": {"kind": "cifar10", **source}, "ratios": [10], "model": "resnet32", "recipe": "digits",
     }}
-    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), "data/raw/cifar/dataset.npz")
+    target = data_file(project, config, "cifar")
+    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), str(target.relative_to(project)))
     assert proc.returncode != 0
     assert "rule prepare_dataset" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-    log = (project / "results/logs/prepare/cifar.log").read_text()
+    log = (project / f"results/logs/prepare/cifar/{target.parent.name}.log").read_text()
     assert expected in log, log[-3000:]
-    raw = project / "data/raw/cifar"
+    raw = target.parent
     left = sorted(str(p.relative_to(raw)) for p in raw.rglob("*")) if raw.exists() else []
     assert "dataset.npz" not in left
     assert not [p for p in left if Path(p).name.startswith(".") or p.endswith((".tmp", ".part", ".extracting"))], left

@@ -59,7 +59,8 @@ def serve(grid: str | None, uri: str | None, host: str, port: int, open_browser:
     print(f"MLflow UI for {redact(store)}: {url}", flush=True)
     if record is None:
         print("(several or no grids have run here: pass --grid NAME for its runs table)", flush=True)
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    proc = subprocess.Popen(cmd, start_new_session=True)  # its own group: stopped with its workers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the UI too
     try:
         if open_browser:
             if _wait_ready(proc, url.split("#", 1)[0]):
