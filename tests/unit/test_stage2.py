@@ -172,3 +172,18 @@ def test_set_lr_applies_group_factors() -> None:
     optimizer = build_optimizer([{"params": [a], "lr_factor": 0.2}, {"params": [b]}], {"lr": 1.0})
     set_lr(optimizer, 0.5)
     assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.5]
+
+
+def test_clean_train_accuracy_counts_hits_over_the_unaugmented_split() -> None:
+    from types import SimpleNamespace
+
+    from ltgrid.train.trainer import clean_train_accuracy
+
+    model = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(2))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [2.0, 0.0]])
+    y = torch.tensor([0, 1, 1, 0])  # the third is wrong: 75%
+    feed = SimpleNamespace(train_eval_batches=lambda b: ((x[i : i + b], y[i : i + b]) for i in range(0, 4, b)))
+    assert clean_train_accuracy(model, feed, 3) == 75.0
+    assert clean_train_accuracy(model, SimpleNamespace(), 3) is None  # a feed that cannot replay its split

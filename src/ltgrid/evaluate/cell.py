@@ -53,6 +53,8 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
         if name != "final":
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
         protocols[name] = m
+    if run.get("train_acc_clean") is not None:  # the final model on its own (unaugmented) training split
+        protocols["final"]["train_acc"] = float(run["train_acc_clean"])
     result = {
         "label": run["label"],
         "cell": cell,
@@ -71,7 +73,7 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
 
 
 SCALAR_KEYS = (
-    "top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
+    "top1_acc", "top1_err", "train_acc", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
     "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
     "n_classes_many", "n_classes_medium", "n_classes_few",
     "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",

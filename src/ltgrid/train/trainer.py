@@ -92,6 +92,22 @@ def predict(model: nn.Module, feed: Any, method: Method, which: str, batch_size:
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def clean_train_accuracy(model: nn.Module, feed: Any, batch_size: int) -> float | None:
+    """Top-1 accuracy (%) on the unaugmented training split in eval mode, None when the feed
+    cannot replay it: whether the model fits its training set, as the paper's models do."""
+    batches = getattr(feed, "train_eval_batches", None)
+    if batches is None:
+        return None
+    model.eval()
+    correct, seen = None, 0
+    for x, y in batches(batch_size):
+        hits = (model(x).argmax(1) == y).sum()
+        correct = hits if correct is None else correct + hits
+        seen += len(y)
+    return 100.0 * float(correct.item()) / seen if seen else None  # one read, after the loop
+
+
 class Progress:
     """A progress bar on a terminal, one plain line per epoch in logs."""
 
@@ -457,6 +473,7 @@ def write_outputs(
         "history": state["history"],
         "best_epochs": {which: best["epoch"] for which, best in state["best"].items()},
         "n_train": len(feed.train_labels),
+        "train_acc_clean": clean_train_accuracy(model, feed, 4 * batch_size),
     }
     write_json(out_dir / "run.json", record)
     run.finish()
