@@ -31,14 +31,16 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ltgrid.data import train_labels
+    from ltgrid.data import labels_of_test_set, train_labels
     from ltgrid.data.splits import make_split, write_split
 
     labels, num_classes = train_labels(args.data)
     opts = json.loads(args.options)
+    holdout = opts.get("test_holdout_per_class", 0)
     split = make_split(
         labels, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0),
         mode=opts.get("mode", "profile"), num_classes=num_classes,
+        test_y=labels_of_test_set(args.data) if holdout else None, test_holdout_per_class=holdout,
     )
     write_split(args.out, split, args.dataset)
     print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
@@ -149,10 +151,11 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ltgrid.tracking.store import tracking_uri
+    from ltgrid.tracking.store import project_root, tracking_uri
 
     cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
     print(" ".join(cmd), file=sys.stderr)
+    os.chdir(project_root())  # the project's artifact locations are relative to its root
     os.execvp(cmd[0], cmd)
     return 0  # pragma: no cover
 
@@ -176,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, mode (profile | given)")
+    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 
@@ -222,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)
-    s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else results/mlflow.db")
+    s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else mlflow.db in the project root")
     s.add_argument("--experiment", default=None, help="default: ltgrid-<grid>")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--methods", default=None, help="comma-separated row order; default: the grid's, as recorded")

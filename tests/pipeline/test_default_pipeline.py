@@ -63,7 +63,7 @@ def test_mlflow_holds_one_run_per_cell_with_metrics(project):
 
     # Never mlflow.set_tracking_uri here: it exports MLFLOW_TRACKING_URI, and every later
     # test's pipeline (a subprocess) would then log into this store instead of its own.
-    uri = f"sqlite:///{project / 'results' / 'mlflow.db'}"
+    uri = f"sqlite:///{project / 'mlflow.db'}"
     runs, _ = search_grid_runs(uri, "ltgrid-default", "default")
     assert len(runs) == len(METHODS)
     assert sorted(runs["tags.method"]) == sorted(METHODS)

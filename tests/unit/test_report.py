@@ -180,8 +180,8 @@ def test_shot_table_groups_thresholds_and_class_counts(metrics_files):
     assert "digits: many = more than 40, medium = 15 to 40, few = fewer than 15 training images" in table.notes
     assert "digits rho=10: 2 / 2 / 6 classes per group" in table.notes  # COUNTS: 100, 60 | 36, 22 | rest
     thirds = R.group_table(df, "thirds", "best_test", ["ce"], "g")
-    assert thirds.header[1:4] == ["head", "medium", "tail"] and "4 / 3 / 3" in " ".join(thirds.notes)
-    assert "equal thirds" in thirds.caption and "TEST set" in thirds.caption
+    assert thirds.header[1:4] == ["head", "medium", "tail"] and "3 / 4 / 3" in " ".join(thirds.notes)
+    assert "[3,7)" in thirds.caption and "TEST set" in thirds.caption
 
 
 def test_published_table_dash_difference_and_source(metrics_files):
@@ -236,6 +236,9 @@ def test_grid_protocols_follow_validation_split():
     imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
     assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
     cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
+    assert R.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
+    for ds in cifar["datasets"].values():
+        del ds["split"]["test_holdout_per_class"]
     assert R.grid_protocols(cifar) == ["final", "best_test"]
 
 

@@ -65,4 +65,10 @@ def train_labels(path: str | Path) -> tuple[np.ndarray, int]:
         return z["train_y"], len(z["classes"])
 
 
-__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels"]
+def labels_of_test_set(path: str | Path) -> np.ndarray:
+    """A prepared dataset's test labels (the held-out test slice is drawn on them)."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["test_y"]
+
+
+__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels", "labels_of_test_set"]

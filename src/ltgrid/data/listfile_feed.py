@@ -20,12 +20,9 @@ import torch
 from torch import Tensor
 
 from ltgrid.data.listfile import ListFileDataset
+from ltgrid.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ltgrid.data.sources import SourceError
 
-# ImageNet channel statistics (RGB, 0..1 scale): the normalisation every ImageNet-LT and
-# iNat recipe uses; computing them over 115k-437k decoded images would cost an epoch.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CHUNK = 64  # images per worker task: a batch of 512 is decoded by 8 workers at once
 WORKERS_ENV = "LTGRID_LOADER_WORKERS"
 
@@ -154,6 +151,7 @@ class ListFileFeed:
         augment: dict[str, Any] | None = None,
         channels_last: bool = False,
         workers: int | None = None,
+        normalize: dict[str, Any] | None = None,
     ) -> None:
         augment = dict(augment or {})
         if augment.get("crop_padding"):
@@ -174,6 +172,9 @@ class ListFileFeed:
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         if len(split.get("val_indices") or []):
             raise ValueError("list-file datasets take their validation set from the val split file, not from the split")
+        normalize = normalize or {"name": "imagenet", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        if normalize.get("mean") is None:
+            raise ValueError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
         paths = {"train": ds.paths["train"][train_idx]}
         self.train_labels = torch.from_numpy(ds.labels["train"][train_idx]).long()
         self._train_y = self.train_labels.to(device)
@@ -183,8 +184,8 @@ class ListFileFeed:
                 paths[which] = ds.paths[which]
                 self._eval_y[which] = torch.from_numpy(ds.labels[which]).long()
         self.eval_sets = {which: len(y) for which, y in self._eval_y.items()}
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+        self.mean = torch.tensor(normalize["mean"], device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(normalize["std"], device=device).view(1, 3, 1, 1) * 255
         self.workers = default_workers() if workers is None else int(workers)
         self._plan = TaskPlan()
         self._loader = torch.utils.data.DataLoader(
@@ -270,6 +271,11 @@ class ListFileFeed:
             yield x, y[got].to(self.device)
 
 
-def listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> ListFileFeed:
+def listfile_feed(
+    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
+    normalize: dict[str, Any] | None = None,
+) -> ListFileFeed:
     """The feed for a prepared list-file dataset (registered as format "listfile" in feed.py)."""
-    return ListFileFeed(ListFileDataset.load(path), split, device, recipe.get("augment"), channels_last=channels_last)
+    return ListFileFeed(
+        ListFileDataset.load(path), split, device, recipe.get("augment"), channels_last=channels_last, normalize=normalize
+    )

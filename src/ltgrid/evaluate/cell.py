@@ -4,6 +4,9 @@ per-class accuracies and the cell's figures.
 Protocols: `final` (last epoch, the honest default), `best_val` (epoch with the best accuracy
 on the held-out validation split, when the split has one) and `best_test` (epoch chosen on
 the test set, as the authors' code did: for comparability only, labelled as such).
+With a validation set (held out of the training or of the test images), each protocol also gets
+temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
+ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
 The figures (reliability diagram, per-class accuracy against class size, training curves)
 show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
@@ -18,6 +21,7 @@ import numpy as np
 
 from ltgrid.io import read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
+from ltgrid.evaluate.temperature import fit_temperature, scaled
 
 PROTOCOLS = {
     "final": "final epoch",
@@ -52,6 +56,8 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
         m["protocol"] = description
         if name != "final":
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
+        if f"val_logits_{name}" in preds:
+            m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
         protocols[name] = m
     if run.get("train_acc_clean") is not None:  # the final model on its own (unaugmented) training split
         protocols["final"]["train_acc"] = float(run["train_acc_clean"])
@@ -72,11 +78,25 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
     return result
 
 
+TS_KEYS = ("ece", "mce", "nll", "brier", "mean_conf")
+
+
+def temperature_scaled(
+    test_logits: np.ndarray, val_logits: np.ndarray, val_labels: np.ndarray, test_labels: np.ndarray, counts: np.ndarray
+) -> dict[str, float]:
+    """Temperature fitted on the validation logits of the same model, then the test calibration metrics
+    of softmax(z / T) as ts_* (accuracy is unchanged by T). Post hoc: works for any method."""
+    t = fit_temperature(val_logits, val_labels)
+    m = compute_metrics(softmax(scaled(test_logits, t)), test_labels, counts)
+    return {"ts_temperature": t, **{f"ts_{k}": m[k] for k in TS_KEYS}}
+
+
 SCALAR_KEYS = (
     "top1_acc", "top1_err", "train_acc", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
     "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
     "n_classes_many", "n_classes_medium", "n_classes_few",
     "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",
+    "ts_temperature", *(f"ts_{k}" for k in TS_KEYS),
 )
 
 

@@ -3,7 +3,7 @@
 Params spell it inside a method, e.g.::
 
     stage2: {kind: crt, base: ce, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
-    stage2: {kind: tau_norm, base: ce, tau: 1.0}
+    stage2: {kind: tau_norm, base: ce, tau: 1.0, tau_range: [0.0, 2.0, 0.1]}
     stage2: {kind: lws, base: ce, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
     stage2: {kind: mislas, base: mixup, loss: {name: las, head: 0.3, tail: 0.0}, shift_bn: true,
              classifier_lr_factor: 0.5}
@@ -26,13 +26,16 @@ statistics are re-estimated on the stage-2 sampler's batches while their affine 
 frozen. `max_norm`: after every epoch each class row of W is projected onto the ball of radius
 min_c ||w_c|| + max_norm * (max_c ||w_c|| - min_c ||w_c||), the norms of the stage-1 rows
 (the authors' per-layer threshold; the bias is not constrained). `weight_decay` replaces the
-recipe's for this stage. tau_norm: no training; W becomes `tau_normalize(W, tau)`, bias 0.
+recipe's for this stage. tau_norm: no training; the classifier weights become `tau_normalize(W, tau)` and the bias is dropped (set to 0). When the
+split has a validation set, tau is chosen on it, as Kang et al. did: every value of `tau_range`
+([start, stop, step], stop included) is tried and the one with the best validation accuracy kept
+(the smallest on a tie); without one, the fixed `tau`. `tau_range: null` always takes `tau`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -88,6 +91,35 @@ def _number(value: Any, name: str, minimum: float, strict: bool) -> None:
         raise ValueError(f"stage2.{name} must be a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
 
 
+def tau_grid(tau_range: Sequence[float]) -> list[float]:
+    """[start, stop, step] -> start, start + step, ..., stop (included; rounded to 1e-9 so 0.1 steps stay exact)."""
+    start, stop, step = (float(v) for v in tau_range)
+    count = int(round((stop - start) / step)) + 1
+    return [round(start + i * step, 9) for i in range(count)]
+
+
+def select_tau(
+    classifier_weight: Tensor, taus: Sequence[float], val_accuracy: Callable[[Tensor], float]
+) -> tuple[float, list[float]]:
+    """The tau whose normalised weights score the best validation accuracy (first of equals), and every score.
+
+    `val_accuracy(W)` evaluates the model with classifier weights W on the validation set.
+    """
+    if not taus:
+        raise ValueError("select_tau needs at least one tau")
+    scores = [float(val_accuracy(tau_normalize(classifier_weight, tau))) for tau in taus]
+    best = max(range(len(taus)), key=lambda i: (scores[i], -i))
+    return float(taus[best]), scores
+
+
+def check_tau_range(tau_range: Any) -> None:
+    ok = isinstance(tau_range, (list, tuple)) and len(tau_range) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in tau_range
+    )
+    if not ok or tau_range[0] < 0 or tau_range[2] <= 0 or tau_range[1] < tau_range[0]:
+        raise ValueError(f"stage2.tau_range must be [start >= 0, stop >= start, step > 0], got {tau_range!r}")
+
+
 @dataclass(frozen=True)
 class Stage2Spec:
     """A validated stage-2 entry; `from_dict` names any bad key or value."""
@@ -103,6 +135,7 @@ class Stage2Spec:
     weight_decay: float | None = None
     max_norm: float | None = None
     shift_bn: bool = False
+    tau_range: list[float] | None = field(default_factory=lambda: [0.0, 2.0, 0.1])
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE2_KINDS:
@@ -133,6 +166,8 @@ class Stage2Spec:
                 raise ValueError(f"stage2.max_norm constrains a trained classifier; kind {self.kind!r} trains none")
         if not isinstance(self.shift_bn, bool):
             raise ValueError(f"stage2.shift_bn must be true or false, got {self.shift_bn!r}")
+        if self.tau_range is not None:
+            check_tau_range(self.tau_range)
 
     @property
     def trains(self) -> bool:

@@ -34,9 +34,16 @@ GROUPINGS = {
     ),
     "thirds": (
         {"head": "thirds_head_acc", "medium": "thirds_medium_acc", "tail": "thirds_tail_acc"},
-        "head / medium / tail top-1 accuracy (%), classes split into equal thirds by index (the authors' grouping)",
+        "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
+        "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
     ),
 }
+# Written only for protocols whose cells have a validation set to fit the temperature on.
+CALIBRATION = (
+    {"ECE": "ece", "ECE after TS": "ts_ece", "NLL": "nll", "NLL after TS": "ts_nll", "T": "ts_temperature"},
+    "ECE (%) and NLL (nats) on the test images before and after temperature scaling, T fitted per cell "
+    "on its validation split (post hoc; accuracy unchanged)",
+)
 TABLE_KINDS = [*TABLE_METRICS, *GROUPINGS, "published"]
 FORMATS = (".md", ".csv", ".tex", ".html")
 
@@ -73,8 +80,10 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def has_validation(dataset: dict[str, Any]) -> bool:
-    """A validation set: held out of the split (val_per_class), or a list-file source's own `val` list."""
-    held_out = ((dataset.get("split") or {}).get("val_per_class") or 0) > 0
+    """A validation set: held out of the split (val_per_class) or of the test set (test_holdout_per_class),
+    or a list-file source's own `val` list."""
+    split = dataset.get("split") or {}
+    held_out = (split.get("val_per_class") or 0) > 0 or (split.get("test_holdout_per_class") or 0) > 0
     return held_out or bool((dataset.get("source") or {}).get("val"))
 
 
@@ -84,9 +93,16 @@ def grid_protocols(config: dict[str, Any]) -> list[str]:
     return [p for p in PROTOCOLS if p != "best_val" or has_val]
 
 
-def table_stems(protocols: Sequence[str]) -> list[str]:
-    """File stems (no extension) `write_tables` writes for these protocols."""
-    return [f"{kind}_{protocol}" for protocol in protocols for kind in TABLE_KINDS]
+def table_stems(protocols: Sequence[str], calibrated: bool = False) -> list[str]:
+    """File stems (no extension) `write_tables` writes for these protocols; `calibrated`: the cells
+    have a validation set, so the temperature-scaling tables are written too."""
+    kinds = [*TABLE_KINDS, "temperature"] if calibrated else TABLE_KINDS
+    return [f"{kind}_{protocol}" for protocol in protocols for kind in kinds]
+
+
+def has_temperature(df: pd.DataFrame, protocol: str) -> bool:
+    """Some cell of this protocol has a fitted temperature (it had a validation set)."""
+    return "ts_ece" in df.columns and bool(df.loc[df["protocol"] == protocol, "ts_ece"].notna().any())
 
 
 def column_label(dataset: str, rho: float) -> str:
@@ -184,6 +200,8 @@ def train_acc_notes(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
 
 
 def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:
+    if kind == "temperature":
+        return ["T minimises the validation NLL of softmax(z / T) (Guo et al. 2017), T in [1e-4, 1e4]"]
     notes = []
     if kind == "shots":
         for dataset, sub in df.groupby("dataset"):
@@ -201,8 +219,9 @@ def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) 
 
 
 def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
-    """Accuracy per class group (standard shots, or equal thirds) under each (dataset, rho)."""
-    groups, title = GROUPINGS[kind]
+    """Several metrics under each (dataset, rho): accuracy per class group (standard shots, or thirds),
+    or calibration before and after temperature scaling (kind "temperature")."""
+    groups, title = CALIBRATION if kind == "temperature" else GROUPINGS[kind]
     stats = {name: aggregate(df, metric, protocol) for name, metric in groups.items()}
     note, show_n = seed_note(n for s in stats.values() for _, _, n in s.values())
     columns = columns_of(df)
@@ -343,6 +362,8 @@ def build_tables(
         for kind in GROUPINGS:
             tables[f"{kind}_{protocol}"] = group_table(df, kind, protocol, method_order, grid)
         tables[f"published_{protocol}"] = published_table(df, published, protocol, method_order, grid)
+        if has_temperature(df, protocol):
+            tables[f"temperature_{protocol}"] = group_table(df, "temperature", protocol, method_order, grid)
     return tables
 
 

@@ -10,11 +10,13 @@ import fcntl
 import os
 import subprocess
 import urllib.parse
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+STORE_NAME = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"  # also plain `mlflow server`'s default --artifacts-destination
 SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
 
 
@@ -54,8 +56,16 @@ def tracking_uri(config_uri: str | None = None, root: str | Path | None = None) 
         return split_credentials(os.environ["MLFLOW_TRACKING_URI"])[0]
     if config_uri:
         return config_uri
-    root = Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
-    return f"sqlite:///{root / 'results' / 'mlflow.db'}"
+    return f"sqlite:///{project_store(root)}"
+
+
+def project_root(root: str | Path | None = None) -> Path:
+    return Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
+
+
+def project_store(root: str | Path | None = None) -> Path:
+    """`<root>/mlflow.db`: the store plain `mlflow ui` / `mlflow server` open when started in the root."""
+    return project_root(root) / STORE_NAME
 
 
 def experiment_name(config: dict[str, Any]) -> str:
@@ -76,7 +86,7 @@ def _store_lock(uri: str) -> Iterator[None]:
     if not uri.startswith("sqlite:///"):
         yield
         return
-    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    db = _sqlite_path(uri)
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "a") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -98,11 +108,32 @@ def _ensure_experiment(uri: str, name: str, root: str | Path | None) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    artifact_location = None
-    if uri.startswith("sqlite:"):
-        root = Path(root or Path.cwd()).resolve()
-        artifact_location = (root / "results" / "mlartifacts" / name).as_uri()
-    return client.create_experiment(name, artifact_location=artifact_location)
+    if not uri.startswith("sqlite:"):
+        return client.create_experiment(name)
+    root = project_root(root)
+    exp_id = client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR / name).as_uri())
+    if _sqlite_path(uri) == root / STORE_NAME:
+        _make_artifacts_relative(root / STORE_NAME, exp_id, f"{ARTIFACT_DIR}/{name}")
+    return exp_id
+
+
+def _sqlite_path(uri: str) -> Path:
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
+
+
+def _make_artifacts_relative(db: Path, experiment_id: str, location: str) -> None:
+    """Store the project experiment's artifact location relative to the project root.
+
+    MLflow makes every local location absolute when it creates an experiment, so a moved or
+    copied checkout would show runs whose figures point into the old folder. Its runs take
+    their artifact URI from the experiment's, and every reader (the jobs, `mlflow ui` started
+    in the root, `python -m ltgrid ui`) resolves a relative one against the project root.
+    MLflow has no API to change a location, hence one UPDATE on a new, still empty experiment.
+    """
+    import sqlite3
+
+    with closing(sqlite3.connect(db, timeout=60)) as con, con:
+        con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, int(experiment_id)))
 
 
 def git_commit(root: str | Path | None = None) -> str:

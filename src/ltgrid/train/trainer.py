@@ -19,7 +19,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -34,7 +34,7 @@ from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
 from ltgrid.methods import Method, MixedBatch, build_method, mixed_loss
 from ltgrid.methods.samplers import SAMPLERS
-from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, tau_normalize
+from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
 from ltgrid.tracking.store import CellRun, git_commit
@@ -147,6 +147,7 @@ class Stage:
     optimizer: dict[str, Any]
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
     end_epoch: Callable[[], None] = lambda: None  # run after every training epoch (a projection)
+    info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
 def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: list[nn.Parameter]) -> Stage:
@@ -167,19 +168,41 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: 
     )
 
 
-def tau_norm_stage(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
-    """No training: the classifier's rows are tau-normalised and its bias dropped, once."""
-    spec, classifier = method.stage2, model.classifier
+def val_scorer(forward: Callable[[Tensor], Tensor], feed: Any, method: Method, batch_size: int) -> Callable[[], float] | None:
+    """Validation accuracy (%) of the model as it stands; None without a validation set."""
+    if "val" not in feed.eval_sets:
+        return None
+    labels = feed.eval_labels("val").numpy()
+    return lambda: 100.0 * float((predict(forward, feed, method, "val", batch_size).argmax(1) == labels).mean())
+
+
+def tau_norm_stage(model: nn.Module, method: Method, val_accuracy: Callable[[], float] | None) -> Stage:
+    """Rescale the classifier rows by ||w_c||^tau, bias dropped; tau chosen on the validation set
+    (`val_accuracy` scores the model as it stands) when there is one and the spec gives a range."""
+    spec = method.stage2
     assert spec is not None
+    classifier = model.classifier
+    info: dict[str, Any] = {}
 
     def tau_norm() -> None:
         with torch.no_grad():
-            classifier.weight.copy_(tau_normalize(classifier.weight, spec.tau))
+            weight = classifier.weight.detach().clone()
             if getattr(classifier, "bias", None) is not None:
                 classifier.bias.zero_()
+            tau = float(spec.tau)
+            if val_accuracy is not None and spec.tau_range is not None:
+                def score(w: Tensor) -> float:
+                    classifier.weight.copy_(w)
+                    return val_accuracy()
 
-    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, method.loss_value,
-                 recipe["optimizer"], prepare=tau_norm)
+                taus = tau_grid(spec.tau_range)
+                tau, scores = select_tau(weight, taus, score)
+                info.update(tau_val_acc=max(scores), tau_scores=dict(zip(map(str, taus), scores)))
+            classifier.weight.copy_(tau_normalize(weight, tau))
+            info["tau"] = tau
+
+    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, method.loss_value, {},
+                 prepare=tau_norm, info=info)
 
 
 def prepare_classifier(model: nn.Module, method: Method) -> list[nn.Parameter]:
@@ -197,14 +220,18 @@ def prepare_classifier(model: nn.Module, method: Method) -> list[nn.Parameter]:
     return [model.classifier.scales]
 
 
-def stage_two(model: nn.Module, method: Method, counts: Tensor, recipe: dict[str, Any]) -> Stage:
+def stage_two(
+    model: nn.Module, method: Method, counts: Tensor, recipe: dict[str, Any],
+    val_accuracy: Callable[[], float] | None = None,
+) -> Stage:
     """A frozen backbone under the stage-2 kind (stage2.py): what trains, its loss, sampler,
-    cosine lr, optional re-estimated batch-norm statistics and MaxNorm projection."""
+    cosine lr, optional re-estimated batch-norm statistics and MaxNorm projection; tau_norm
+    picks tau with `val_accuracy` (the model's validation accuracy) when there is one."""
     spec, loss = method.stage2, method.stage2_loss
     assert spec is not None and loss is not None
     classifier = model.classifier
     if not spec.trains:
-        return tau_norm_stage(model, method, recipe)
+        return tau_norm_stage(model, method, val_accuracy)
     inner = classifier.inner if isinstance(classifier, ScaledClassifier) else classifier
     sampler_kwargs = dict(spec.sampler)
     sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
@@ -277,7 +304,7 @@ def train_cell(
 
     split = read_split(split_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
-    feed = build_feed(str(data_path), split, device, recipe, channels_last)
+    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
     base_spec = cell.get("base_method_spec")
@@ -293,9 +320,9 @@ def train_cell(
     frozen = prepare_classifier(model, method)
     if stage1_model is None:
         stages.append(stage_one(forward, method, recipe, frozen))
-    if method.stage2 is not None:
-        stages.append(stage_two(model, method, counts, recipe))
     batch_size = recipe["batch_size"]
+    if method.stage2 is not None:
+        stages.append(stage_two(model, method, counts, recipe, val_scorer(forward, feed, method, 4 * batch_size)))
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
@@ -337,14 +364,15 @@ def train_cell(
         })
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
-        for which in feed.eval_sets:
-            logits_np = predict(forward, feed, method, which, 4 * batch_size)
+        logits = {which: predict(forward, feed, method, which, 4 * batch_size) for which in feed.eval_sets}
+        for which, logits_np in logits.items():
             acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
             record[f"{which}_acc"] = acc
             best = state["best"].get(which)
             if track_best and (best is None or acc > best["acc"]):
-                test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
-                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": test_logits}
+                # every eval set's logits at the chosen epoch: the val ones fit temperature scaling
+                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": logits["test"],
+                                        "val_logits": logits.get("val")}
 
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
         step = len(state["history"])
@@ -369,7 +397,7 @@ def train_cell(
             elif saved is not None and saved.get("optimizer") and optimizer is not None:
                 optimizer.load_state_dict(saved["optimizer"])
             if stage.epochs == 0:
-                record: dict[str, Any] = {"stage": stage.name, "epoch": 0}
+                record: dict[str, Any] = {"stage": stage.name, "epoch": 0, **stage.info}
                 evaluate_epoch(record, last_stage)
                 state["stage"], state["epoch"] = index + 1, 0
                 finish_epoch(record, None)
@@ -453,8 +481,13 @@ def write_outputs(
         "train_counts": np.asarray(split["counts"], dtype=np.int64),
         "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
+    if "val" in feed.eval_sets:
+        arrays["val_labels"] = feed.eval_labels("val").numpy()
+        arrays["val_logits_final"] = predict(model, feed, method, "val", 4 * batch_size)
     for which, best in state["best"].items():
         arrays[f"test_logits_best_{which}"] = best["test_logits"]
+        if best.get("val_logits") is not None:
+            arrays[f"val_logits_best_{which}"] = best["val_logits"]
     with atomic_path(out_dir / "predictions.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
