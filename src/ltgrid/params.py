@@ -19,12 +19,9 @@ import jsonschema
 import yaml
 
 from ltgrid.data.normalization import resolve_normalize
+from ltgrid.errors import ParamsError  # noqa: F401  (re-exported: callers catch params.ParamsError)
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
-
-
-class ParamsError(ValueError):
-    """A params file is invalid; the message names the key and the bad value."""
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -95,6 +92,11 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 
 def dataset_methods(config: dict[str, Any], dataset: str) -> list[str]:
     return list(config["datasets"][dataset].get("methods") or config["methods"])
+
+
+def method_order(config: dict[str, Any]) -> list[str]:
+    """Every method of the grid once, in first-seen order over the datasets: rows and legends."""
+    return list(dict.fromkeys(m for ds in config["datasets"] for m in dataset_methods(config, ds)))
 
 
 def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ltgrid.errors import ParamsError
 from ltgrid.data.arrays import ArrayDataset, load_arrays
 from ltgrid.data.augment import normalize, random_crop, random_hflip
 from ltgrid.registry import Registry
@@ -123,9 +124,11 @@ def _listfile_feed(
 
 
 def dataset_format(path: str) -> str:
-    """The `format` a prepared dataset file declares ("arrays" when it predates the field)."""
+    """The `format` a prepared dataset file declares (`prepare` always writes it)."""
     with np.load(path, allow_pickle=False) as z:
-        return str(z["format"]) if "format" in z.files else "arrays"
+        if "format" not in z.files:
+            raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
+        return str(z["format"])
 
 
 def build_feed(
