@@ -16,6 +16,7 @@ import yaml
 
 from ltgrid.evaluate import cell as E
 from ltgrid.report import from_mlflow as MT
+from ltgrid.tracking import grid as TG
 from ltgrid.report import published as P
 from ltgrid.report import tables as R
 from ltgrid.evaluate.metrics import compute_metrics
@@ -81,7 +82,8 @@ def test_published_yaml_is_valid_and_matches_paper_md():
     pub = P.load(ROOT / "params" / "published.yaml", library)
     paper_cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
     assert {f.dataset for f in pub.figures} <= set(paper_cifar["datasets"])
-    values = {(f.dataset, f.rho, f.method): f.value for f in pub.figures}
+    paper = [f for f in pub.figures if f.source != "zhong2021"]
+    values = {(f.dataset, f.rho, f.method): f.value for f in paper}
     assert values[("cifar10", "10", "unimix_bayias")] == 10.34
     assert values[("cifar100", "10", "unimix_bayias")] == 38.75
     assert values[("cifar100", "100", "unimix_bayias")] == 54.55
@@ -91,8 +93,15 @@ def test_published_yaml_is_valid_and_matches_paper_md():
     if paper_md.exists():
         text = paper_md.read_text()
         assert all(f"{v:.2f}" in text for v in values.values())
-    for fig in pub.figures:
+    for fig in paper:
         assert "paper.md" in pub.sources[fig.source].where  # honest about where the number was read
+    # MiSLAS: the authors' README tables, stage 2 under `mislas`, stage 1 under `mixup`
+    mislas = {(f.dataset, f.rho, f.method, f.metric): f.value for f in pub.figures if f.source == "zhong2021"}
+    assert len(mislas) == 24 and "README" in pub.sources["zhong2021"].where
+    assert mislas[("cifar10", "100", "mislas", "top1_acc")] == 82.5
+    assert mislas[("cifar10", "100", "mislas", "ece")] == 3.66
+    assert mislas[("cifar100", "100", "mislas", "ece")] == 4.83
+    assert mislas[("cifar10", "10", "mixup", "ece")] == 11.9
 
 
 @pytest.mark.parametrize(
@@ -141,6 +150,18 @@ def test_metric_table_mean_std_seed_counts_and_protocol(metrics_files):
     assert "model selection: final epoch" in top1.caption and "n = 1, 2 seeds" in top1.caption
     assert "TEST set" in tables["ece_best_test"].caption
     assert set(tables) == set(R.table_stems(["final", "best_test"]))
+    assert top1.notes == []  # no training accuracy recorded: no note
+
+
+def test_training_accuracy_note_means_over_seeds(metrics_files):
+    for path, acc in zip(metrics_files, (99.0, 100.0, 80.0, 90.0)):
+        result = json.loads(path.read_text())
+        result["protocols"]["final"]["train_acc"] = acc
+        path.write_text(json.dumps(result))
+    df = R.cell_rows(metrics_files)
+    notes = R.metric_table(df, "ece", "best_test", ["unimix_bayias", "ce"], "g").notes
+    assert notes == ["training accuracy (%) of the final model on its unaugmented training split, mean over seeds: "
+                     "digits rho=10: unimix_bayias 80.0, ce 99.5; digits rho=50: ce 90.0"]
 
 
 def test_uniform_seed_counts_go_in_the_caption_only(metrics_files):
@@ -160,8 +181,8 @@ def test_shot_table_groups_thresholds_and_class_counts(metrics_files):
     assert "digits: many = more than 40, medium = 15 to 40, few = fewer than 15 training images" in table.notes
     assert "digits rho=10: 2 / 2 / 6 classes per group" in table.notes  # COUNTS: 100, 60 | 36, 22 | rest
     thirds = R.group_table(df, "thirds", "best_test", ["ce"], "g")
-    assert thirds.header[1:4] == ["head", "medium", "tail"] and "4 / 3 / 3" in " ".join(thirds.notes)
-    assert "equal thirds" in thirds.caption and "TEST set" in thirds.caption
+    assert thirds.header[1:4] == ["head", "medium", "tail"] and "3 / 4 / 3" in " ".join(thirds.notes)
+    assert "[3,7)" in thirds.caption and "TEST set" in thirds.caption
 
 
 def test_published_table_dash_difference_and_source(metrics_files):
@@ -216,6 +237,9 @@ def test_grid_protocols_follow_validation_split():
     imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
     assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
     cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
+    assert R.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
+    for ds in cifar["datasets"].values():
+        del ds["split"]["test_holdout_per_class"]
     assert R.grid_protocols(cifar) == ["final", "best_test"]
 
 
@@ -249,7 +273,7 @@ def _trained_cell(tmp_path: Path, history: list[dict]) -> Path:
     cell = {"grid": "g", "dataset": "digits", "rho": 50.0, "split_seed": 0, "method": "tau_norm", "seed": 0,
             "shots": {"many": 40, "few": 15}}
     run = {"cell": cell, "label": "g/digits/rho50/split0/tau_norm/seed0", "run_id": "x", "history": history,
-           "best_epochs": {"test": 1}}
+           "best_epochs": {"test": 1}, "train_acc_clean": 97.5}
     (cell_dir / "run.json").write_text(json.dumps(run))
     return cell_dir
 
@@ -263,6 +287,7 @@ def test_cell_figures_and_per_class_csv(tmp_path):
     cell_dir = _trained_cell(tmp_path, history)
     result = E.evaluate_cell(cell_dir)
     assert result["train_counts"][-1] == 0 and set(result["protocols"]) == {"final", "best_test"}
+    assert result["protocols"]["final"]["train_acc"] == 97.5 and "train_acc" not in result["protocols"]["best_test"]
     files = E.write_cell_figures(cell_dir, result)
     assert [p.name for p in files] == list(E.FIGURES.values())
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in files)
@@ -272,7 +297,7 @@ def test_cell_figures_and_per_class_csv(tmp_path):
 
 
 def test_mlflow_metrics_carry_every_table_metric():
-    flat = E.mlflow_metrics(_result("ce", 0))
+    flat = TG.flat_metrics(_result("ce", 0))
     for protocol in E.PROTOCOLS:
         for key in ("top1_err", "ece", "many_acc", "thirds_tail_acc", "n_classes_few", "n_classes_thirds_head"):
             assert f"{protocol}_{key}" in flat
@@ -291,14 +316,14 @@ def _runs_frame(results: list[dict]) -> pd.DataFrame:
                "tags.grid": "g", "tags.dataset": cell["dataset"], "tags.rho": f"{cell['rho']:g}",
                "tags.split_seed": str(cell["split_seed"]), "tags.method": cell["method"], "tags.seed": str(cell["seed"]),
                "params.shots.many": str(cell["shots"]["many"]), "params.shots.few": str(cell["shots"]["few"])}
-        row.update({f"metrics.{k}": v for k, v in E.mlflow_metrics(result).items()})
+        row.update({f"metrics.{k}": v for k, v in TG.flat_metrics(result).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def test_rows_from_runs_equal_rows_from_files(metrics_files, tmp_path):
     results = [json.loads(p.read_text()) for p in metrics_files]
-    runs = MT.latest_per_cell(_runs_frame(results), None)
+    runs = TG.latest_per_cell(_runs_frame(results), None)
     from_runs = MT.rows_from_runs(runs)
     from_files = R.cell_rows(metrics_files)
     pd.testing.assert_frame_equal(from_runs, from_files)
@@ -313,17 +338,17 @@ def test_latest_run_per_cell_and_grid_spec_filter(metrics_files):
     stale["protocols"]["final"]["top1_err"] = 99.0
     frame = _runs_frame([stale] + results)  # the stale run is the older of two for ce/seed0/rho10
     failed = frame.iloc[[1]].assign(status="FAILED", start_time=pd.Timestamp(9999, unit="s"))
-    runs = MT.latest_per_cell(pd.concat([frame, failed]), None)
+    runs = TG.latest_per_cell(pd.concat([frame, failed]), None)
     assert len(runs) == 4 and 99.0 not in set(runs["metrics.final_top1_err"])
     config = {"grid": "g", "seeds": [0, 1], "methods": ["ce"],
               "datasets": {"digits": {"ratios": [10], "split": {"seeds": [0]}}}}
-    spec = MT.grid_spec(config)
-    assert spec["methods"] == ["ce"] and MT.spec_cells(spec) == {("digits", "10", "0", "ce", "0"), ("digits", "10", "0", "ce", "1")}
-    kept = MT.latest_per_cell(frame, spec)
+    spec = TG.grid_spec(config)
+    assert spec["methods"] == ["ce"] and TG.spec_cells(spec) == {("digits", "10", "0", "ce", "0"), ("digits", "10", "0", "ce", "1")}
+    kept = TG.latest_per_cell(frame, spec)
     assert sorted(zip(kept["tags.method"], kept["tags.rho"], kept["tags.seed"])) == [("ce", "10", "0"), ("ce", "10", "1")]
     assert MT.method_order(spec, None, kept) == ["ce"] and MT.method_order(spec, ["x"], kept) == ["x"]
     with pytest.raises(ValueError, match="no evaluated run"):
-        MT.latest_per_cell(frame.drop(columns=["metrics.final_top1_err"]), None)
+        TG.latest_per_cell(frame.drop(columns=["metrics.final_top1_err"]), None)
 
 
 @pytest.mark.parametrize("inherited", [None, "sqlite:////nonexistent/elsewhere.db"])
@@ -340,6 +365,6 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp_id = ensure_experiment(uri, "ltgrid-g", root=tmp_path)
     run = CellRun.create(uri, exp_id, "cell", {"grid": "g", "method": "ce"})
-    runs, spec = MT.search_grid_runs(uri, "ltgrid-g", "g")
+    runs, spec = TG.search_grid_runs(uri, "ltgrid-g", "g")
     assert list(runs["run_id"]) == [run.run_id] and spec is None
     assert os.environ.get("MLFLOW_TRACKING_URI") == inherited

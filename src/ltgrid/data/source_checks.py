@@ -7,10 +7,10 @@ been set up for a grid that could never run.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from ltgrid.data.sources import _expected_digests
+from ltgrid.registry import argument_problem
 
 # Sources that fetch a file with no official checksum to fall back on: the params must pin one.
 NEEDS_CHECKSUM = {"image_folder_archive"}
@@ -24,10 +24,9 @@ def source_problems(source: dict[str, Any], where: str) -> list[str]:
     kind = source.get("kind")
     if kind not in SOURCES:
         return []  # reported with the known kinds by the params check
-    try:
-        inspect.signature(SOURCES.get(kind)).bind(work_dir=None, **spec)
-    except TypeError as exc:
-        return [f"{where}: {exc} for source kind {kind!r}; given: {sorted(spec)}"]
+    problem = argument_problem(SOURCES.get(kind), spec, supplied=("work_dir",))
+    if problem:
+        return [f"{where} (kind {kind!r}): {problem}"]
     given = {k: spec.get(k) for k in ("md5", "sha256")}
     if kind not in NEEDS_CHECKSUM and not any(v is not None for v in given.values()):
         return []

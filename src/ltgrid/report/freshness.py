@@ -11,18 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from ltgrid.errors import ReportError
 from ltgrid.io import read_json
 from ltgrid.params import fingerprint
 
 
-class StaleCellError(ValueError):
+class StaleCellError(ReportError):
     """A result on disk was computed for other params than the grid's current ones."""
 
 
 def check_fresh(metrics_files: Sequence[str | Path], digests: Sequence[str]) -> None:
     """Raise StaleCellError listing each metrics.json whose recorded cell is not the current one."""
     if len(metrics_files) != len(digests):
-        raise ValueError(f"{len(digests)} recipe fingerprints for {len(metrics_files)} metrics files")
+        raise ReportError(f"{len(digests)} recipe fingerprints for {len(metrics_files)} metrics files")
     stale = [
         Path(path).parent for path, want in zip(metrics_files, digests)
         if fingerprint(read_json(path)["cell"]) != want

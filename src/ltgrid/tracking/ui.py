@@ -17,12 +17,12 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
-from ltgrid.tracking.store import redact, tracking_uri
+from ltgrid.tracking.store import project_root, redact, tracking_uri
 
 
-def grid_record(grid: str | None, root: str | Path = ".") -> dict | None:
+def grid_record(grid: str | None, root: str | Path | None = None) -> dict | None:
     """The tracking.json of `grid`; without a name, the only grid run in this project (if one)."""
-    runs = Path(root) / "results" / "runs"
+    runs = project_root(root) / "results" / "runs"
     if grid is not None:
         path = runs / grid / "tracking.json"
         if not path.is_file():
@@ -59,7 +59,9 @@ def serve(grid: str | None, uri: str | None, host: str, port: int, open_browser:
     print(f"MLflow UI for {redact(store)}: {url}", flush=True)
     if record is None:
         print("(several or no grids have run here: pass --grid NAME for its runs table)", flush=True)
-    proc = subprocess.Popen(cmd, start_new_session=True)  # its own group: stopped with its workers
+    # in the project root: the project's artifact locations are relative to it; in its own
+    # process group, so stopping it stops its workers too
+    proc = subprocess.Popen(cmd, cwd=project_root(), start_new_session=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the UI too
     try:
         if open_browser:
