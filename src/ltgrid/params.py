@@ -146,12 +146,23 @@ def _repeated(names: list[Any], where: str) -> list[str]:
     return errors
 
 
+def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, Any]) -> list[str]:
+    """A dataset's own method list and overrides: known methods, each listed once."""
+    errors = _repeated(ds.get("methods") or [], f"{where}.methods")
+    for i, name in enumerate(ds.get("methods") or []):
+        if name not in library:
+            errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
+    for name in ds.get("method_overrides") or {}:
+        if name not in library:
+            errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+    return errors
+
+
 def _semantic_errors(config: dict[str, Any]) -> list[str]:
     from ltgrid.data import SOURCES
     from ltgrid.methods import validate_method
-    from ltgrid.models import MODELS
-
     from ltgrid.data.source_checks import source_problems
+    from ltgrid.models import MODELS
 
     errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
@@ -166,14 +177,7 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {MODELS.names()}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
-        errors += source_problems(ds["source"], f"{where}.source")
-        errors += _repeated(ds.get("methods") or [], f"{where}.methods")
-        for i, name in enumerate(ds.get("methods") or []):
-            if name not in library:
-                errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
-        for name in ds.get("method_overrides") or {}:
-            if name not in library:
-                errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
         try:
             resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
         except ValueError as exc:
