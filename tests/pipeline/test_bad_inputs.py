@@ -42,6 +42,10 @@ def snakemake(root: Path, params_file: Path, *targets: str, dry: bool = False):
          "mixing.name = 'unimixx'"),
         (lambda c: c["datasets"]["digits"]["source"].__setitem__("kind", "mnist"), "datasets.digits.source.kind = 'mnist'"),
         (lambda c: c.__setitem__("tracking", {"uri": "https://alice:s3cret@example.org"}), "tracking.uri: a URL with user:password@"),
+        # issue 14.6: refused before any job (the tracking store used to be set up first), not dropped silently
+        (lambda c: c["datasets"]["digits"].__setitem__("source", {"kind": "image_folder_archive", "path": "x.tar.gz", "classes": ["a"]}),
+         "datasets.digits.source: a source needs an md5 or sha256 checksum"),
+        (lambda c: c.__setitem__("methods", ["ce", "mixup", "ce"]), "methods[2] = 'ce': listed twice (also methods[0])"),
     ],
 )
 def test_bad_params_fail_the_dry_run_before_any_job(project, tmp_path, mutate, expected):
