@@ -7,6 +7,7 @@ the test set, as the authors' code did: for comparability only, labelled as such
 With a validation set (held out of the training or of the test images), each protocol also gets
 temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
 ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
+The final protocol also holds the test-agnostic errors (ta_*, evaluate/test_agnostic.py).
 The figures (reliability diagram, per-class accuracy against class size, training curves)
 show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
@@ -22,6 +23,7 @@ import numpy as np
 from ltgrid.io import read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.evaluate.temperature import fit_temperature, scaled
+from ltgrid.evaluate.test_agnostic import TA_KEYS, agnostic_metrics, trained_log_prior
 
 PROTOCOLS = {
     "final": "final epoch",
@@ -58,6 +60,8 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
         if f"val_logits_{name}" in preds:
             m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
+        if name == "final":  # test-agnostic errors for the honest default protocol only
+            m.update(agnostic_metrics(preds[key], labels, trained_log_prior(cell["method_spec"], len(counts))))
         protocols[name] = m
     result = {
         "label": run["label"],
@@ -94,7 +98,7 @@ SCALAR_KEYS = (
     "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
     "n_classes_many", "n_classes_medium", "n_classes_few",
     "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",
-    "ts_temperature", *(f"ts_{k}" for k in TS_KEYS),
+    "ts_temperature", *(f"ts_{k}" for k in TS_KEYS), *TA_KEYS,
 )
 
 
