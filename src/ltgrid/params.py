@@ -19,12 +19,9 @@ import jsonschema
 import yaml
 
 from ltgrid.data.normalization import resolve_normalize
+from ltgrid.errors import ParamsError  # noqa: F401  (re-exported: callers catch params.ParamsError)
 
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
-
-
-class ParamsError(ValueError):
-    """A params file is invalid; the message names the key and the bad value."""
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -97,6 +94,11 @@ def dataset_methods(config: dict[str, Any], dataset: str) -> list[str]:
     return list(config["datasets"][dataset].get("methods") or config["methods"])
 
 
+def method_order(config: dict[str, Any]) -> list[str]:
+    """Every method of the grid once, in first-seen order over the datasets: rows and legends."""
+    return list(dict.fromkeys(m for ds in config["datasets"] for m in dataset_methods(config, ds)))
+
+
 def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
     """The method's library entry with the dataset's overrides merged in (its parts only)."""
     spec = {k: v for k, v in config["method_library"][method].items() if k != "description"}
@@ -158,7 +160,8 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             if name not in library:
                 errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
         try:
-            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+            if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
+                errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
         split = ds.get("split") or {}

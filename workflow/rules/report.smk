@@ -1,8 +1,8 @@
 # Every cell's metrics.json -> the grid's tables; per (dataset, rho) a reliability overlay.
 # Outputs marked report(...) go into `snakemake --report results/report.html` with the
 # captions in workflow/report/.
-from ltgrid.evaluate.cell import PROTOCOLS
-from ltgrid.report.from_mlflow import grid_spec
+from ltgrid.evaluate.protocols import PROTOCOLS
+from ltgrid.tracking.grid import grid_spec
 from ltgrid.report.tables import FORMATS, table_stems, grid_protocols, has_validation, agnostic_stems
 
 report: "../report/workflow.rst"

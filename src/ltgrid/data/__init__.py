@@ -8,7 +8,7 @@ dataset format is one small module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 # A source builder takes its params (minus `kind`) and a scratch folder for downloads,
 # and returns the dataset's arrays (or a ListFileDataset: paths and labels, no pixels).
-SourceBuilder = Callable[..., Any]
 SOURCES: Registry[Any] = Registry("data source")
 
 

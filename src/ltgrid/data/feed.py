@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ltgrid.errors import ParamsError
 from ltgrid.data.arrays import ArrayDataset, load_arrays
 from ltgrid.data.augment import normalize, random_crop, random_hflip
 from ltgrid.registry import Registry
@@ -55,7 +56,7 @@ class InMemoryFeed:
         if normalize and normalize.get("mean") is not None:
             mean, std = (torch.tensor(normalize[k], dtype=torch.float32, device=self.device) for k in ("mean", "std"))
             if len(mean) != self.in_channels:
-                raise ValueError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
+                raise ParamsError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
             return mean, std
         pixels = self.train_x.double() / 255.0
         return pixels.mean(dim=(0, 2, 3)).float(), pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
@@ -90,7 +91,7 @@ def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.n
     if split.get("val_source", "train") == "test":
         test_idx = np.asarray(split["test_indices"], dtype=np.int64)
         if np.intersect1d(test_idx, val_idx).size:
-            raise ValueError("split file: val_indices and test_indices share test images")
+            raise ParamsError("split file: val_indices and test_indices share test images; rebuild the split")
         return {"test": (ds.test_x[test_idx], ds.test_y[test_idx]), "val": (ds.test_x[val_idx], ds.test_y[val_idx])}
     sets = {"test": (ds.test_x, ds.test_y)}
     if len(val_idx):
@@ -117,9 +118,11 @@ def _listfile_feed(
 
 
 def dataset_format(path: str) -> str:
-    """The `format` a prepared dataset file declares ("arrays" when it predates the field)."""
+    """The `format` a prepared dataset file declares (`prepare` always writes it)."""
     with np.load(path, allow_pickle=False) as z:
-        return str(z["format"]) if "format" in z.files else "arrays"
+        if "format" not in z.files:
+            raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
+        return str(z["format"])
 
 
 def build_feed(

@@ -22,6 +22,7 @@ from torch import Tensor
 from ltgrid.data.listfile import ListFileDataset
 from ltgrid.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ltgrid.data.sources import SourceError
+from ltgrid.errors import ParamsError
 
 CHUNK = 64  # images per worker task: a batch of 512 is decoded by 8 workers at once
 WORKERS_ENV = "LTGRID_LOADER_WORKERS"
@@ -131,7 +132,7 @@ def default_workers() -> int:
     env = os.environ.get(WORKERS_ENV)
     if env is not None:
         if not env.isdigit():
-            raise ValueError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
+            raise ParamsError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
         return int(env)
     return max(1, min(32, len(os.sched_getaffinity(0)) - 1))
 
@@ -155,7 +156,7 @@ class ListFileFeed:
     ) -> None:
         augment = dict(augment or {})
         if augment.get("crop_padding"):
-            raise ValueError(
+            raise ParamsError(
                 f"augment.crop_padding = {augment['crop_padding']}: list-file datasets take random-resized crops "
                 "(augment.image_size, crop_scale_min, eval_resize), not padded crops"
             )
@@ -164,17 +165,17 @@ class ListFileFeed:
         self.size = int(augment.get("image_size", 224))
         resize = int(augment.get("eval_resize", round(self.size * 256 / 224)))
         if resize < self.size:
-            raise ValueError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
+            raise ParamsError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
         self.device = device
         self.channels_last = channels_last
         self.num_classes = ds.num_classes
         self.in_channels = 3
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         if len(split.get("val_indices") or []):
-            raise ValueError("list-file datasets take their validation set from the val split file, not from the split")
+            raise ParamsError("list-file datasets take their validation set from the val split file, not from the split")
         normalize = normalize or {"name": "imagenet", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
         if normalize.get("mean") is None:
-            raise ValueError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
+            raise ParamsError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
         paths = {"train": ds.paths["train"][train_idx]}
         self.train_labels = torch.from_numpy(ds.labels["train"][train_idx]).long()
         self._train_y = self.train_labels.to(device)

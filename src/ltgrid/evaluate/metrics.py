@@ -207,14 +207,18 @@ def calibration_bins(confidence: Any, correct: Any, n_bins: int = 15) -> dict[st
     return {"n_bins": n_bins, "counts": counts, "acc": acc, "conf": mean_conf, "edges": edges}
 
 
+def nan_array(values: Any) -> np.ndarray:
+    """A JSON list with None for undefined entries (metrics.json's convention) as floats with NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """counts, acc, conf from a bins dict (numpy with NaN, or JSON with None for empty bins)."""
     for key in ("counts", "acc", "conf"):
         if key not in bins:
             raise ValueError(f"bins dict lacks {key!r}; got keys {sorted(bins)}")
     counts = np.asarray(bins["counts"], dtype=np.float64)
-    acc = np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64)
-    conf = np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64)
+    acc, conf = nan_array(bins["acc"]), nan_array(bins["conf"])
     if not counts.shape == acc.shape == conf.shape or counts.ndim != 1:
         raise ValueError(f"bins counts/acc/conf shapes differ: {counts.shape}, {acc.shape}, {conf.shape}")
     if counts.sum() <= 0:
@@ -287,7 +291,7 @@ def compute_metrics(
     if counts.size != num_classes:
         raise ValueError(f"train_counts has {counts.size} classes but probs has {num_classes}")
     pred = p.argmax(axis=1)
-    top1 = float(np.mean(pred == y))
+    top1 = accuracy(pred, y)
     pca = per_class_accuracy(pred, y, num_classes)
     standard = shot_groups(counts, many=many, few=few)
     shots = shot_accuracy(pca, standard)

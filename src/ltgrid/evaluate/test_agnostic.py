@@ -22,16 +22,14 @@ from typing import Any
 import numpy as np
 
 from ltgrid.data.splits import lt_counts
+from ltgrid.evaluate.protocols import TEST_DISTRIBUTIONS
 
-IMBALANCES = (50, 25, 10, 5, 2)
 RESAMPLE_SEED = 0
 
 
 def distributions() -> list[tuple[str, str, int]]:
     """(name, direction, imbalance), in plotting order: forward 50 ... 2, uniform, backward 2 ... 50."""
-    forward = [(f"forward{r}", "forward", r) for r in IMBALANCES]
-    backward = [(f"backward{r}", "backward", r) for r in reversed(IMBALANCES)]
-    return [*forward, ("uniform", "uniform", 1), *backward]
+    return list(TEST_DISTRIBUTIONS)
 
 
 def distribution_counts(per_class: int, num_classes: int, imbalance: float, direction: str) -> list[int]:
@@ -89,5 +87,3 @@ def agnostic_metrics(logits: Any, labels: Any, log_p_train: np.ndarray | None = 
             out[f"ta_{name}_prior_top1_err"] = top1_err(z[idx] + log_q - log_p_train, y[idx])
     return out
 
-
-TA_KEYS = tuple(f"ta_{name}_{kind}top1_err" for name, _, _ in distributions() for kind in ("", "prior_"))

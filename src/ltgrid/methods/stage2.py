@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
-from ltgrid.methods.arguments import argument_problem
+from ltgrid.registry import argument_problem
 from ltgrid.methods.samplers import SAMPLERS
 
 STAGE2_KINDS = ("crt", "tau_norm")
@@ -90,7 +90,7 @@ class Stage2Spec:
         sampler_name = self.sampler["name"]
         if sampler_name not in SAMPLERS:
             raise ValueError(f"stage2.sampler.name {sampler_name!r} is not a known sampler; known: {', '.join(SAMPLERS.names())}")
-        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs)
+        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs, supplied=("class_counts",))
         if problem:
             raise ValueError(f"stage2.sampler {sampler_name!r}: {problem}")
         if self.base is not None and (not isinstance(self.base, str) or not self.base):

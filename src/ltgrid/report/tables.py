@@ -3,7 +3,7 @@
 Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
 Snakemake's report) into results/tables/<grid>/, once per model-selection protocol, and
 every caption names that protocol and the number of seeds. The rows come from metrics.json
-files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`); both give the same
+files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`, on what `ltgrid.tracking.grid` returns); both give the same
 frame, so both give the same tables.
 """
 
@@ -20,7 +20,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ltgrid.evaluate.cell import PROTOCOLS, SCALAR_KEYS
+from ltgrid.errors import ReportError
+from ltgrid.evaluate.metrics import nan_array
+from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
 
@@ -69,7 +71,7 @@ def cell_rows(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
                 **{k: float(m[k]) for k in (*SCALAR_KEYS, "epoch") if m.get(k) is not None},
             })
     if not rows:
-        raise ValueError("no metrics.json given: nothing to tabulate")
+        raise ReportError("no metrics.json given: nothing to tabulate")
     return frame(rows)
 
 
@@ -387,10 +389,10 @@ def build_tables(
     """Every table of a grid, by file stem. A protocol listed but absent from the cells is an error."""
     missing = [p for p in protocols if p not in set(df["protocol"])]
     if missing:
-        raise ValueError(f"protocol(s) {missing} requested but no cell has them; cells have {sorted(set(df['protocol']))}")
+        raise ReportError(f"protocol(s) {missing} requested but no cell has them; cells have {sorted(set(df['protocol']))}")
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
-        raise ValueError(f"unknown protocol(s) {unknown}; known: {list(PROTOCOLS)}")
+        raise ReportError(f"unknown protocol(s) {unknown}; known: {list(PROTOCOLS)}")
     tables: dict[str, Table] = {}
     for protocol in protocols:
         for metric in TABLE_METRICS:
@@ -452,8 +454,8 @@ def pooled_bins(bins_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"cannot pool reliability bins with different edges: {bins['edges']} vs {edges.tolist()}")
         c = np.asarray(bins["counts"], dtype=np.float64)
         counts += c
-        acc_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64))
-        conf_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64))
+        acc_sum += c * np.nan_to_num(nan_array(bins["acc"]))
+        conf_sum += c * np.nan_to_num(nan_array(bins["conf"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = np.where(counts > 0, acc_sum / np.maximum(counts, 1), np.nan)
         conf = np.where(counts > 0, conf_sum / np.maximum(counts, 1), np.nan)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ltgrid.errors import UserError
 from ltgrid.train import faults
 from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
@@ -36,13 +37,13 @@ from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
-from ltgrid.tracking.store import CellRun, git_commit
+from ltgrid.tracking.store import CellRun, open_cell_run
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """A cell cannot go on; the message says which cell, where, and what to change."""
 
 
@@ -262,7 +263,7 @@ def train_cell(
         "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
     }
     saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if saved is not None and (saved.get("cell") != cell or "rng" not in saved):
+    if saved is not None and saved["cell"] != cell:
         print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
         saved = None
     if saved is not None:
@@ -272,19 +273,8 @@ def train_cell(
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
-    if state["run_id"] is None:
-        run = CellRun.create(
-            tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
-            tags={
-                "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
-                "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-                "cell": label, "git_commit": git_commit(),
-            },
-        )
-        run.log_params(cell)
-        state["run_id"] = run.run_id
-    else:
-        run = CellRun(tracking["uri"], state["run_id"])
+    run = open_cell_run(tracking, cell, label, state["run_id"])
+    state["run_id"] = run.run_id
     # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
     logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
 
