@@ -64,6 +64,8 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
         if name == "final":  # test-agnostic errors for the honest default protocol only
             m.update(agnostic_metrics(preds[key], labels, trained_log_prior(cell.get("method_spec") or {}, len(counts))))
         protocols[name] = m
+    if run.get("train_acc_clean") is not None:  # the final model on its own (unaugmented) training split
+        protocols["final"]["train_acc"] = float(run["train_acc_clean"])
     result = {
         "label": run["label"],
         "cell": cell,
