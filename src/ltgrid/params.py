@@ -179,7 +179,8 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
         errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
         try:
-            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+            if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
+                errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
         split = ds.get("split") or {}

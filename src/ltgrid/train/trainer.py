@@ -221,6 +221,23 @@ def prepare_classifier(model: nn.Module, method: Method) -> list[nn.Parameter]:
     return [model.classifier.scales]
 
 
+def frozen_backbone(model: nn.Module, shift_bn: bool) -> Callable[[Tensor], Tensor]:
+    """Logits from features computed without gradients; the backbone's batch norms keep stage 1's
+    statistics, or with `shift_bn` run in training mode so they re-estimate them on these batches."""
+    norms = [m for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith("classifier")]
+
+    def forward(x: Tensor) -> Tensor:
+        model.eval()
+        for module in norms if shift_bn else ():
+            module.train()
+        with torch.no_grad():
+            feats = model.forward_features(x)
+        return model.classifier(feats)
+
+    return forward
+
+
 def stage_two(
     model: nn.Module, method: Method, counts: Tensor, recipe: dict[str, Any],
     val_accuracy: Callable[[], float] | None = None,
@@ -241,17 +258,6 @@ def stage_two(
         groups.append({"params": list(inner.parameters()), "lr_factor": spec.classifier_lr_factor})
     if spec.scaled:
         groups.append({"params": [classifier.scales], "lr_factor": 1.0})
-    backbone = [m for name, m in model.named_modules() if name != "classifier" and not name.startswith("classifier.")]
-
-    def frozen_forward(x: Tensor) -> Tensor:
-        model.eval()  # backbone statistics stay those of stage 1 ...
-        if spec.shift_bn:  # ... unless they are re-estimated on this stage's batches
-            for module in backbone:
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.train()
-        with torch.no_grad():
-            feats = model.forward_features(x)
-        return classifier(feats)
 
     def prepare() -> None:
         if spec.kind == "crt":
@@ -275,7 +281,7 @@ def stage_two(
         lr=lambda e: 0.5 * spec.lr * (1 + math.cos(math.pi * e / spec.epochs)),
         sampler=sampler,
         params=groups,
-        forward=frozen_forward,
+        forward=frozen_backbone(model, spec.shift_bn),
         mixing=False,
         loss=lambda logits, batch: mixed_loss(loss, logits, batch),
         optimizer=optimizer,
