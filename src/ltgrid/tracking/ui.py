@@ -62,7 +62,7 @@ def serve(grid: str | None, uri: str | None, host: str, port: int, open_browser:
     # in the project root: the project's artifact locations are relative to it; in its own
     # process group, so stopping it stops its workers too
     proc = subprocess.Popen(cmd, cwd=project_root(), start_new_session=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the UI too
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so `finally` stops the UI too
     try:
         if open_browser:
             if _wait_ready(proc, url.split("#", 1)[0]):
@@ -73,6 +73,7 @@ def serve(grid: str | None, uri: str | None, host: str, port: int, open_browser:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
