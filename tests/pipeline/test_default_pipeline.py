@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, run, tiny_grid, write_params
+from conftest import copy_project, data_file, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 METHODS = ["ce", "bayias", "mixup", "unimix", "unimix_bayias"]
@@ -135,5 +135,6 @@ def test_dvc_tracks_data_and_splits(project):
     outs = {o["path"] for o in lock["stages"]["data"]["outs"]}
     assert outs == {"data/raw", "data/splits"}
     assert all("md5" in o for o in lock["stages"]["data"]["outs"])
-    splits = json.loads((project / "data/splits/digits/rho10_split0.json").read_text())
+    default = yaml.safe_load((project / "params/default.yaml").read_text())
+    splits = json.loads(data_file(project, default, "digits", "10").read_text())
     assert splits["counts"] == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
