@@ -186,6 +186,8 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
         split = ds.get("split") or {}
         if split.get("test_holdout_per_class") and split.get("val_per_class"):
             errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
+        if split.get("test_holdout_per_class") and ds["source"]["kind"] == "listfile":
+            errors.append(f"{where}.split.test_holdout_per_class: list-file datasets take their validation set from a val list")
         shots = ds.get("shots") or {}
         if shots and shots.get("few", 20) > shots.get("many", 100):
             errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
