@@ -21,3 +21,4 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        CELL_RESULTS,

@@ -41,8 +41,8 @@ class Project:
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.forward = fast_forward(model, recipe, device)
-        self.stage = stage_one(self.forward, self.method, recipe)
-        self.optimizer = build_optimizer(self.stage.params, recipe["optimizer"])
+        self.stage = stage_one(self.forward, self.method, recipe, [])
+        self.optimizer = build_optimizer(self.stage.params, self.stage.optimizer)
         self.steps = make_steps(self.stage, self.optimizer, self.method, device, recipe)  # eager, or a CUDA graph
         self.generator = torch.Generator().manual_seed(seed)
         self.n_train, self.n_test = len(self.feed.train_labels), len(self.feed.eval_labels("test"))

@@ -70,20 +70,20 @@ class GraphSteps:
         # an injected NaN reaches the loss through the label weights (the graph has no Python hook)
         static = self._load(batch, faults.inject(self.fault, batch.lam, epoch, b))
         if not self.capture:
-            compute(self.stage, self.optimizer, self.method, static, self.tally)
+            compute(self.stage, self.optimizer, static, self.tally)
             return
         if self.warm < WARMUP_STEPS:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                compute(self.stage, self.optimizer, self.method, static, self.tally)
+                compute(self.stage, self.optimizer, static, self.tally)
             torch.cuda.current_stream().wait_stream(side)
             self.warm += 1
             return
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph, pool=self.pool):  # records, runs nothing
-                compute(self.stage, self.optimizer, self.method, static, self.tally)
+                compute(self.stage, self.optimizer, static, self.tally)
             self.pool = self.graph.pool()
         self.graph.replay()
         self.replays += 1

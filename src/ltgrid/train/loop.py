@@ -35,16 +35,19 @@ class TrainingError(UserError, RuntimeError):
 
 @dataclass
 class Stage:
-    """One training stage: what is optimised, how batches are drawn, the lr per epoch."""
+    """One training stage: what is optimised, how batches are drawn and scored, the lr per epoch."""
 
     name: str
     epochs: int
     lr: Callable[[int], float]
     sampler: Any
-    params: list[nn.Parameter]
+    params: list[Any]  # parameters, or optimiser param groups ({"params", "lr_factor"})
     forward: Callable[[Tensor], Tensor]
     mixing: bool
+    loss: Callable[[Tensor, MixedBatch], Tensor]
+    optimizer: dict[str, Any]
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
+    end_epoch: Callable[[], None] = lambda: None  # run after every training epoch (a projection)
     info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
@@ -125,11 +128,11 @@ def batch_of(method: Method, x: Tensor, y: Tensor, draws: Draws | None) -> Mixed
     return method.mixing.apply(x, y, draws) if draws is not None else MixedBatch.unmixed(x, y)
 
 
-def compute(stage: Stage, optimizer: torch.optim.Optimizer, method: Method, batch: MixedBatch, tally: Tally,
+def compute(stage: Stage, optimizer: torch.optim.Optimizer, batch: MixedBatch, tally: Tally,
             poison: Callable[[Tensor], Tensor] = lambda loss: loss) -> None:
     """Forward, loss, backward, optimiser step and tallies: what a CUDA graph captures."""
     logits = stage.forward(batch.x)
-    loss = poison(method.loss_value(logits, batch))
+    loss = poison(stage.loss(logits, batch))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -158,7 +161,7 @@ class EagerSteps:
         self.tally.reset()
 
     def run(self, batch: MixedBatch, epoch: int, b: int) -> None:
-        compute(self.stage, self.optimizer, self.method, batch, self.tally,
+        compute(self.stage, self.optimizer, batch, self.tally,
                 lambda loss: faults.inject(self.fault, loss, epoch, b))
 
 
@@ -194,6 +197,7 @@ def train_epoch(
             f"found when the epoch's tallies were read (batches 0-{plan.num_batches - 1}); "
             "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
         )
+    stage.end_epoch()
     record = {
         "stage": stage.name, "epoch": epoch, "lr": lr,
         "train_loss": loss_sum / max(seen, 1),
