@@ -22,8 +22,19 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_plugins(modules: list[str] | str | None) -> None:
+    """Import the plugin modules a job's parts come from (a comma-separated string or a list)."""
+    from ltgrid import plugins
+
+    if isinstance(modules, str):
+        modules = [m for m in modules.split(",") if m]
+    plugins.load(modules or [])
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from ltgrid.data import prepare_dataset
+
+    _load_plugins(args.plugins)
 
     ds = prepare_dataset(json.loads(args.source), args.out)
     print(f"{args.out}: {len(ds.train_y)} train / {len(ds.test_y)} test images, {ds.num_classes} classes")
@@ -68,6 +79,8 @@ def _train(args: argparse.Namespace) -> int:
         if gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         from ltgrid.train.trainer import TrainingError, train_cell
+
+        _load_plugins(cell.get("plugins"))
 
         try:
             train_cell(
@@ -168,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
     s.add_argument("--source", required=True, help="the dataset's `source` params as JSON")
+    s.add_argument("--plugins", default="", help="comma-separated plugin modules to import first (a plugin's source kind)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_prepare)
 

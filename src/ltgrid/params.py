@@ -136,7 +136,13 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
     from ltgrid.methods import validate_method
     from ltgrid.models import MODELS
 
-    errors = []
+    from ltgrid import plugins, sweeps
+
+    errors = plugins.load_errors(config)
+    if errors:
+        return errors  # parts a plugin would register are unknown until it loads
+    errors = sweeps.value_errors(config)
+    skip = {v.name for v in sweeps.variants(config).values() if any(e.startswith(f"sweeps.{v.sweep}.") for e in errors)}
     library = config["method_library"]
     for i, name in enumerate(config["methods"]):
         if name not in library:
@@ -166,7 +172,7 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
                     f"epochs = {recipe['epochs']}"
                 )
         for method in dataset_methods(config, ds_name):
-            if method not in library:
+            if method not in library or method in skip:
                 continue
             try:
                 validate_method(method, method_spec(config, ds_name, method))
@@ -182,11 +188,22 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Check a grid before any job runs; raise ParamsError listing every problem found."""
+    """Check a grid before any job runs; raise ParamsError listing every problem found.
+
+    Returns the grid with its sweeps expanded into methods (ltgrid.sweeps): use the return value.
+    """
+    from ltgrid import sweeps
+
     schema = load_yaml(schema_path)
     errors = _schema_errors(config, schema)
     if not errors:
-        errors = _credential_errors(config) + _semantic_errors(config)
+        errors = _credential_errors(config)
+    if not errors:
+        try:
+            config = sweeps.expand(config)
+        except sweeps.SweepError as exc:
+            raise ParamsError(str(exc)) from None
+        errors = _semantic_errors(config)
     if errors:
         raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
     return config
@@ -234,7 +251,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     ds = config["datasets"][cell.dataset]
     split = ds.get("split") or {}
     shots = ds.get("shots") or {}
-    return {
+    resolved = {
         "grid": config["grid"],
         "dataset": cell.dataset,
         "rho": float(cell.rho),
@@ -249,6 +266,22 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "val_per_class": split.get("val_per_class", 0),
         **base_fields(config, cell),
     }
+    return {**resolved, **extension_fields(config, resolved)}
+
+
+def extension_fields(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """A sweep variant's swept values and the plugin modules a cell uses: present only when
+    there are some, so cells of plain built-in methods keep the recipe they always had."""
+    from ltgrid import plugins, sweeps
+
+    out: dict[str, Any] = {}
+    variant = sweeps.variants(config).get(resolved["method"])
+    if variant is not None:
+        out["sweep"] = variant.record()
+    used = plugins.cell_plugins(config, resolved)
+    if used:
+        out["plugins"] = used
+    return out
 
 
 def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:

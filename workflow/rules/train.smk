@@ -25,6 +25,7 @@ def stage1_input(wc):
 rule train:
     input:
         unpack(stage1_input),
+        plugins=plugin_sources,
         data="data/raw/{dataset}/dataset.npz",
         split="data/splits/{dataset}/rho{rho}_split{split}.json",
         tracking=f"{RUNS}/tracking.json",

@@ -36,7 +36,7 @@ from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
-from ltgrid.tracking.store import CellRun, git_commit
+from ltgrid.tracking.store import CellRun, extension_tags, git_commit
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -247,7 +247,7 @@ def train_cell(
             tags={
                 "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
                 "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-                "cell": label, "git_commit": git_commit(),
+                "cell": label, "git_commit": git_commit(), **extension_tags(cell),
             },
         )
         run.log_params(cell)
