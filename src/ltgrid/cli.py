@@ -138,6 +138,31 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablation(args: argparse.Namespace) -> int:
+    from ltgrid.report.ablation import write_ablation_figure, write_ablation_table
+
+    if args.figure:
+        print(write_ablation_figure(args.metrics, args.sweep, args.grid, args.figure, args.protocol))
+    else:
+        print(f"{len(write_ablation_table(args.metrics, args.sweep, args.grid, args.out_dir, args.protocol))} files in {args.out_dir}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ltgrid.report.compare import build_comparisons
+    from ltgrid.report.tables import FORMATS, RENDERERS, cell_rows
+    from ltgrid.io import write_text
+
+    tables = build_comparisons(
+        cell_rows(args.metrics), args.references.split(","), args.protocols.split(","), args.methods.split(","), args.grid
+    )
+    for stem, table in tables.items():
+        for ext in FORMATS:
+            write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
+    print(f"{len(tables)} comparison tables in {args.out_dir}")
+    return 0
+
+
 def _overlay(args: argparse.Namespace) -> int:
     from ltgrid.report.tables import write_overlay
 
@@ -233,6 +258,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("ablation", help="a sweep's table (--out-dir) or one (dataset, rho)'s figure (--figure)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--sweep", required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
+    where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
+    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_ablation)
+
+    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--references", required=True, help="comma-separated reference methods")
+    s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--protocols", required=True, help="comma-separated")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_compare)
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)

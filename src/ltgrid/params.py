@@ -131,18 +131,31 @@ def _credential_errors(value: Any, where: str = "") -> list[str]:
     return []
 
 
-def _semantic_errors(config: dict[str, Any]) -> list[str]:
-    from ltgrid.data import SOURCES
-    from ltgrid.methods import validate_method
-    from ltgrid.models import MODELS
-
+def _extension_errors(config: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """Plugins load (their parts are unknown until then), each swept value passes its part's
+    checks, `compare_to` names methods the grid runs. Also returns the variants of sweeps
+    already reported, so they are not reported again one by one."""
     from ltgrid import plugins, sweeps
 
     errors = plugins.load_errors(config)
     if errors:
-        return errors  # parts a plugin would register are unknown until it loads
+        return errors, set()
     errors = sweeps.value_errors(config)
-    skip = {v.name for v in sweeps.variants(config).values() if any(e.startswith(f"sweeps.{v.sweep}.") for e in errors)}
+    failed = {e.split(".", 2)[1] for e in errors}
+    skip = {name for name, v in sweeps.variants(config).items() if v.sweep in failed}
+    run = {m for ds in config["datasets"] for m in dataset_methods(config, ds)}
+    for i, ref in enumerate(config.get("compare_to") or []):
+        if ref not in run:
+            errors.append(f"compare_to[{i}] = {ref!r}: not a method this grid runs; it runs: {sorted(run)}")
+    return errors, skip
+
+
+def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
+    from ltgrid.data import SOURCES
+    from ltgrid.methods import validate_method
+    from ltgrid.models import MODELS
+
+    errors = []
     library = config["method_library"]
     for i, name in enumerate(config["methods"]):
         if name not in library:
@@ -203,7 +216,9 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
             config = sweeps.expand(config)
         except sweeps.SweepError as exc:
             raise ParamsError(str(exc)) from None
-        errors = _semantic_errors(config)
+        errors, skip = _extension_errors(config)
+        if not errors or skip:
+            errors += _semantic_errors(config, skip)
     if errors:
         raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
     return config
