@@ -195,6 +195,28 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
+def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
+    """The ablation report of a sweep and the comparison tables (workflow/rules/analysis.smk)."""
+    s = sub.add_parser("ablation", help="a sweep's table (--out-dir) or one (dataset, rho)'s figure (--figure)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--sweep", required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
+    where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
+    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_ablation)
+
+    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--references", required=True, help="comma-separated reference methods")
+    s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--protocols", required=True, help="comma-separated")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -259,24 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
 
-    s = sub.add_parser("ablation", help="a sweep's table (--out-dir) or one (dataset, rho)'s figure (--figure)")
-    s.add_argument("--grid", required=True)
-    s.add_argument("--sweep", required=True)
-    where = s.add_mutually_exclusive_group(required=True)
-    where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
-    where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
-    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
-    s.add_argument("metrics", nargs="+")
-    s.set_defaults(func=_ablation)
-
-    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
-    s.add_argument("--grid", required=True)
-    s.add_argument("--references", required=True, help="comma-separated reference methods")
-    s.add_argument("--methods", required=True, help="comma-separated row order")
-    s.add_argument("--protocols", required=True, help="comma-separated")
-    s.add_argument("--out-dir", required=True)
-    s.add_argument("metrics", nargs="+")
-    s.set_defaults(func=_compare)
+    add_analysis_commands(sub)
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)

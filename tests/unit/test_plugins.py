@@ -111,3 +111,30 @@ def test_a_package_plugins_source_is_every_file_of_it(tmp_path, monkeypatch):
     plugins.load([module], root=tmp_path)
     assert plugins.source_files([module], root=tmp_path) == [
         f"plugins/{package.name}/__init__.py", f"plugins/{package.name}/part.py"]
+
+
+def test_the_docs_plugin_loss_is_label_smoothed_bayias(tmp_path, monkeypatch, repo_root):
+    """The loss docs/extending.md writes, against its equation on two classes (counts 3 and 1)."""
+    import math
+    import re
+
+    import torch
+
+    text = (repo_root / "docs" / "extending.md").read_text()
+    code = re.search(r"cat > plugins/bayias_ls.py <<'EOF'\n(.*?)^EOF", text, re.S | re.M).group(1)
+    name = f"docs_ls_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(code.replace('"bayias_ls"', f'"{name}"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.load([name])
+    from ltgrid.methods.losses import build_loss
+
+    loss = build_loss(name, torch.tensor([3.0, 1.0]), epsilon=0.2)
+    z = [1.0 + math.log(0.75 / 0.5), 0.0 + math.log(0.25 / 0.5)]  # z + log pi - log p_test (uniform)
+    log_p = [v - math.log(sum(math.exp(u) for u in z)) for v in z]
+    expected = -((1 - 0.2 + 0.1) * log_p[0] + 0.1 * log_p[1])
+    got = loss.per_sample(torch.tensor([[1.0, 0.0]]), torch.tensor([0])).item()
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert build_loss(name, torch.tensor([3.0, 1.0]), epsilon=0.0).per_sample(
+        torch.tensor([[1.0, 0.0]]), torch.tensor([0])).item() == pytest.approx(-log_p[0], rel=1e-6)
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\), got 2"):
+        build_loss(name, torch.tensor([3.0, 1.0]), epsilon=2)
