@@ -59,11 +59,11 @@ def test_metrics_json_beside_predictions(project):
 def test_mlflow_holds_one_run_per_cell_with_metrics(project):
     from mlflow.tracking import MlflowClient
 
-    from ltgrid.report.from_mlflow import search_grid_runs
+    from ltgrid.tracking.grid import search_grid_runs
 
     # Never mlflow.set_tracking_uri here: it exports MLFLOW_TRACKING_URI, and every later
     # test's pipeline (a subprocess) would then log into this store instead of its own.
-    uri = f"sqlite:///{project / 'results' / 'mlflow.db'}"
+    uri = f"sqlite:///{project / 'mlflow.db'}"
     runs, _ = search_grid_runs(uri, "ltgrid-default", "default")
     assert len(runs) == len(METHODS)
     assert sorted(runs["tags.method"]) == sorted(METHODS)

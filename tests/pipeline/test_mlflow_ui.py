@@ -72,7 +72,7 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
 def server(report_project, tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
-    db = report_project / "results" / "mlflow.db"
+    db = report_project / "mlflow.db"
     cmd = ["mlflow", "server", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port),
            "--workers", "1"]
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner processes to chase

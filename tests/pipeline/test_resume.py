@@ -93,7 +93,7 @@ def kill_mid_run(root: Path) -> dict:
 def runs_of(root: Path) -> tuple:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'results' / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name("ltgrid-resume")
     return client, client.search_runs([exp.experiment_id])
 

@@ -17,7 +17,7 @@ config.update(_resolved)
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
 CELLS = ltparams.cells(config)
-METHOD_ORDER = list(dict.fromkeys(m for ds in config["datasets"] for m in ltparams.dataset_methods(config, ds)))
+METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]
 os.environ.setdefault("LTGRID_PROJECT_ROOT", os.getcwd())
 

@@ -10,11 +10,13 @@ import fcntl
 import os
 import subprocess
 import urllib.parse
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+STORE_NAME = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"  # also plain `mlflow server`'s default --artifacts-destination
 SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
 
 
@@ -54,15 +56,25 @@ def tracking_uri(config_uri: str | None = None, root: str | Path | None = None) 
         return split_credentials(os.environ["MLFLOW_TRACKING_URI"])[0]
     if config_uri:
         return config_uri
-    root = Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
-    return f"sqlite:///{root / 'results' / 'mlflow.db'}"
+    return f"sqlite:///{project_store(root)}"
+
+
+def project_root(root: str | Path | None = None) -> Path:
+    return Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
+
+
+def project_store(root: str | Path | None = None) -> Path:
+    """`<root>/mlflow.db`: the store plain `mlflow ui` / `mlflow server` open when started in the root."""
+    return project_root(root) / STORE_NAME
 
 
 def experiment_name(config: dict[str, Any]) -> str:
+    """params `tracking.experiment`, else `ltgrid-<grid>` (config needs only `grid`)."""
     return (config.get("tracking") or {}).get("experiment") or f"ltgrid-{config['grid']}"
 
 
-def _client(uri: str):
+def client(uri: str):
+    """An MlflowClient on the store (credentials in the URI moved to MLflow's variables first)."""
     from mlflow.tracking import MlflowClient
 
     _credentials_to_env()
@@ -76,7 +88,7 @@ def _store_lock(uri: str) -> Iterator[None]:
     if not uri.startswith("sqlite:///"):
         yield
         return
-    db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    db = _sqlite_path(uri)
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".lock"), "a") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -94,15 +106,36 @@ def ensure_experiment(uri: str, name: str, root: str | Path | None = None) -> st
 
 
 def _ensure_experiment(uri: str, name: str, root: str | Path | None) -> str:
-    client = _client(uri)
-    exp = client.get_experiment_by_name(name)
+    mlflow_client = client(uri)
+    exp = mlflow_client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    artifact_location = None
-    if uri.startswith("sqlite:"):
-        root = Path(root or Path.cwd()).resolve()
-        artifact_location = (root / "results" / "mlartifacts" / name).as_uri()
-    return client.create_experiment(name, artifact_location=artifact_location)
+    if not uri.startswith("sqlite:"):
+        return mlflow_client.create_experiment(name)
+    root = project_root(root)
+    exp_id = mlflow_client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR / name).as_uri())
+    if _sqlite_path(uri) == root / STORE_NAME:
+        _make_artifacts_relative(root / STORE_NAME, exp_id, f"{ARTIFACT_DIR}/{name}")
+    return exp_id
+
+
+def _sqlite_path(uri: str) -> Path:
+    return Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).resolve()
+
+
+def _make_artifacts_relative(db: Path, experiment_id: str, location: str) -> None:
+    """Store the project experiment's artifact location relative to the project root.
+
+    MLflow makes every local location absolute when it creates an experiment, so a moved or
+    copied checkout would show runs whose figures point into the old folder. Its runs take
+    their artifact URI from the experiment's, and every reader (the jobs, `mlflow ui` started
+    in the root, `python -m ltgrid ui`) resolves a relative one against the project root.
+    MLflow has no API to change a location, hence one UPDATE on a new, still empty experiment.
+    """
+    import sqlite3
+
+    with closing(sqlite3.connect(db, timeout=60)) as con, con:
+        con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, int(experiment_id)))
 
 
 def git_commit(root: str | Path | None = None) -> str:
@@ -146,14 +179,13 @@ class CellRun:
     """One MLflow run for one cell, created once and resumed by id (after a kill, or to evaluate)."""
 
     def __init__(self, uri: str, run_id: str) -> None:
-        self.client = _client(uri)
+        self.client = client(uri)
         self.uri = uri
         self.run_id = run_id
 
     @classmethod
     def create(cls, uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> "CellRun":
-        client = _client(uri)
-        run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+        run = client(uri).create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(uri, run.info.run_id)
 
     @property
@@ -197,3 +229,31 @@ class CellRun:
         """Mark the run FAILED with the reason as a tag; a rerun that succeeds sets FINISHED."""
         self.set_tags({"ltgrid.error": message[:5000]})
         self.finish("FAILED")
+
+
+def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
+    """What finds a cell's run in the UI and in `tracking.grid` (tag values are strings)."""
+    return {
+        "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
+        "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
+        "cell": label, "git_commit": git_commit(), **extension_tags(cell),
+    }
+
+
+def open_cell_run(tracking: dict[str, str], cell: dict[str, Any], label: str, run_id: str | None) -> CellRun:
+    """The cell's run: created with its tags and params the first time, resumed by id after a kill."""
+    if run_id is not None:
+        return CellRun(tracking["uri"], run_id)
+    run = CellRun.create(tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
+                         tags=cell_tags(cell, label))
+    run.log_params(cell)
+    return run
+
+
+def log_evaluation(run_record: dict[str, Any], metrics: dict[str, float], files: Iterable[Path],
+                   figures: Iterable[Path]) -> None:
+    """An evaluated cell into the run training made (named in run.json): metrics, files, figures/."""
+    run = CellRun(run_record["tracking_uri"], run_record["run_id"])
+    run.log_metrics(metrics)
+    run.log_artifacts(files)
+    run.log_artifacts(figures, "figures")
