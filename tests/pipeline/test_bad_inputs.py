@@ -42,6 +42,11 @@ def snakemake(root: Path, params_file: Path, *targets: str, dry: bool = False):
          "mixing.name = 'unimixx'"),
         (lambda c: c["datasets"]["digits"]["source"].__setitem__("kind", "mnist"), "datasets.digits.source.kind = 'mnist'"),
         (lambda c: c.__setitem__("tracking", {"uri": "https://alice:s3cret@example.org"}), "tracking.uri: a URL with user:password@"),
+        (lambda c: c.update(methods=["ce", "s"], sweeps={"s": {"base": "unimix", "values": {"mixing.alpha": [0.5, -1]}}}),
+         "sweeps.s.values.mixing.alpha[1] = -1: method 'unimix': unimix alpha must be a number > 0"),
+        (lambda c: c.update(methods=["s"], sweeps={"s": {"base": "unimix", "values": {"mixing.tau": []}}}),
+         "sweeps.s.values.mixing.tau = []"),
+        (lambda c: c.update(plugins=["plugins.nosuch"]), "plugins[0] = 'plugins.nosuch': cannot be imported"),
     ],
 )
 def test_bad_params_fail_the_dry_run_before_any_job(project, tmp_path, mutate, expected):
