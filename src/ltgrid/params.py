@@ -223,10 +223,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
     if not errors:
         errors = _credential_errors(config)
     if not errors:
-        try:
-            config = sweeps.expand(config)
-        except sweeps.SweepError as exc:
-            raise ParamsError(str(exc)) from None
+        config = sweeps.expand(config)  # a malformed sweep raises SweepError, a ParamsError
         errors, skip = _extension_errors(config)
         if not errors or skip:
             errors += _semantic_errors(config, skip)

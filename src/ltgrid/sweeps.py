@@ -25,12 +25,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ltgrid.errors import ParamsError
+
 SEPARATOR = "--"
 SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class SweepError(ValueError):
-    """A sweep entry is malformed; the message names the entry (params wraps it as ParamsError)."""
+class SweepError(ParamsError):
+    """A sweep entry is malformed; the message names the entry."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from ltgrid.errors import ReportError
+
 from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.io import read_json, write_text
 from ltgrid.sweeps import format_value
@@ -29,14 +31,14 @@ def sweep_rows(metrics_files: Iterable[str | Path], sweep: str, protocol: str) -
         cell = result["cell"]
         record = cell.get("sweep") or {}
         if record.get("name") != sweep:
-            raise ValueError(f"{path}: cell {cell['method']!r} is not a variant of sweep {sweep!r}")
+            raise ReportError(f"{path}: cell {cell['method']!r} is not a variant of sweep {sweep!r}")
         keys = keys or list(record["values"])
         m = result["protocols"][protocol]
         rows.append({"dataset": cell["dataset"], "rho": float(cell["rho"]), "split_seed": cell["split_seed"],
                      "seed": cell["seed"], "method": cell["method"], "values": json.dumps(record["values"]),
                      **{k: float(m[k]) for k in METRICS}})
     if not rows:
-        raise ValueError(f"sweep {sweep!r}: no metrics.json given")
+        raise ReportError(f"sweep {sweep!r}: no metrics.json given")
     return pd.DataFrame(rows), keys or []
 
 
@@ -100,7 +102,7 @@ def write_ablation_figure(metrics_files: Sequence[str | Path], sweep: str, grid:
     df, keys = sweep_rows(metrics_files, sweep, protocol)
     columns = sorted(set(zip(df["dataset"], df["rho"])))
     if len(columns) != 1:
-        raise ValueError(f"an ablation figure shows one (dataset, rho); the cells given have {columns}")
+        raise ReportError(f"an ablation figure shows one (dataset, rho); the cells given have {columns}")
     summary = summarise(df, keys)
     panels = [(f"{label}, mean ± std", figure_lines(summary, keys, m)) for m, label in METRICS.items()]
     title = f"{grid}: {sweep}, {column_label(*columns[0])}\nmodel selection: {PROTOCOLS[protocol]}"

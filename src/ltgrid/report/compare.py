@@ -7,6 +7,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from ltgrid.errors import ReportError
+
 from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.report import stats
 from ltgrid.report.tables import TABLE_METRICS, Table, column_label, columns_of, methods_of
@@ -41,7 +43,7 @@ def comparison_table(
 ) -> Table:
     """Rows: every method but the reference; per (dataset, rho) one column per metric."""
     if reference not in set(df["method"]):
-        raise ValueError(f"reference method {reference!r} has no cells; methods with cells: {sorted(set(df['method']))}")
+        raise ReportError(f"reference method {reference!r} has no cells; methods with cells: {sorted(set(df['method']))}")
     columns = columns_of(df)
     rows, counts = [], set()
     for method in methods_of(df, method_order):
