@@ -122,10 +122,14 @@ def test_edits_rerun_exactly_the_cells_they_concern(project):
     assert planned_trains(root) == set()
     grid_file = root / "params" / "ablation-digits.yaml"
     before = grid_file.read_text()
-    grid_file.write_text(before.replace("mixing.alpha: [0.5, 1.0]", "mixing.alpha: [0.5, 1.5]"))
+    edited = yaml.safe_load(before)
+    edited["sweeps"]["unimix_alpha_tau"]["values"]["mixing.alpha"] = [0.5, 1.5]  # was [0.5, 1.0]
+    write_params(grid_file, edited)
     assert planned_trains(root) == {(f"unimix_alpha_tau--alpha_1.5--tau_{t}", s) for t in ("-1", "0") for s in SEEDS}
     grid_file.write_text(before)
     assert planned_trains(root) == set()
     plugin = root / "plugins" / "bayias_ls.py"
-    plugin.write_text(plugin.read_text().replace('"""epsilon = 0 is Bayias."""', '"""epsilon = 0 is Bayias (edited)."""'))
+    source = plugin.read_text()
+    assert '"""epsilon = 0 is Bayias."""' in source
+    plugin.write_text(source.replace('"""epsilon = 0 is Bayias."""', '"""epsilon = 0 is Bayias (edited)."""'))
     assert planned_trains(root) == {(PLUGIN, s) for s in SEEDS}
