@@ -23,3 +23,4 @@ rule all:
         TABLES,
         FIGURES,
         ANALYSES,
+        CELL_RESULTS,

@@ -154,12 +154,36 @@ def _extension_errors(config: dict[str, Any]) -> tuple[list[str], set[str]]:
     return errors, skip
 
 
+def _repeated(names: list[Any], where: str) -> list[str]:
+    """A name listed twice would silently train its cells once: say so instead."""
+    first: dict[Any, int] = {}
+    errors = []
+    for i, name in enumerate(names):
+        if name in first:
+            errors.append(f"{where}[{i}] = {name!r}: listed twice (also {where}[{first[name]}])")
+        first.setdefault(name, i)
+    return errors
+
+
+def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, Any]) -> list[str]:
+    """A dataset's own method list and overrides: known methods, each listed once."""
+    errors = _repeated(ds.get("methods") or [], f"{where}.methods")
+    for i, name in enumerate(ds.get("methods") or []):
+        if name not in library:
+            errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
+    for name in ds.get("method_overrides") or {}:
+        if name not in library:
+            errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+    return errors
+
+
 def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
     from ltgrid.data import SOURCES
     from ltgrid.methods import validate_method
+    from ltgrid.data.source_checks import source_problems
     from ltgrid.models import MODELS
 
-    errors = []
+    errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
     for i, name in enumerate(config["methods"]):
         if name not in library:
@@ -172,19 +196,17 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {MODELS.names()}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
-        for i, name in enumerate(ds.get("methods") or []):
-            if name not in library:
-                errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
-        for name in ds.get("method_overrides") or {}:
-            if name not in library:
-                errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
         try:
-            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+            if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
+                errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
         split = ds.get("split") or {}
         if split.get("test_holdout_per_class") and split.get("val_per_class"):
             errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
+        if split.get("test_holdout_per_class") and ds["source"]["kind"] == "listfile":
+            errors.append(f"{where}.split.test_holdout_per_class: list-file datasets take their validation set from a val list")
         shots = ds.get("shots") or {}
         if shots and shots.get("few", 20) > shots.get("many", 100):
             errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
@@ -324,3 +346,27 @@ def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     if split.get("test_holdout_per_class"):  # only when set: existing splits keep their params
         options["test_holdout_per_class"] = split["test_holdout_per_class"]
     return options
+
+
+def fingerprint(obj: Any) -> str:
+    """16 hex digits naming a JSON-able value: a resolved cell (what a result records, compared
+    with the params now), or what prepared data is made from (its folder name)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def raw_path(config: dict[str, Any], dataset: str) -> str:
+    """A prepared dataset, keyed by its source: grids naming one dataset after different
+    sources each get their own folder, so one grid's failed prepare cannot remove another's data."""
+    return f"data/raw/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
+
+
+def split_key(config: dict[str, Any], dataset: str) -> str:
+    ds = config["datasets"][dataset]
+    return fingerprint({"source": ds["source"], "split": split_params(config, dataset), "mode": (ds.get("split") or {}).get("mode")})
+
+
+def split_path(config: dict[str, Any], dataset: str, rho: str, split: int | str) -> str:
+    """A split file, keyed by the source and split options it is made from (as raw_path)."""
+    return f"data/splits/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"

@@ -21,12 +21,34 @@ METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]
 os.environ.setdefault("LTGRID_PROJECT_ROOT", os.getcwd())
 
+
+def preflight():
+    """Before any job: a live run or a stale lock beside this one, a damaged or foreign
+    tracking store. Each stops Snakemake with one line that says what to run."""
+    import sys
+
+    from ltgrid.locks import is_dry_run, lock_advice
+    from ltgrid.tracking.health import store_problem
+    from ltgrid.tracking.store import tracking_uri
+
+    if not workflow.is_main_process or "--unlock" in sys.argv:
+        return
+    problem = None if is_dry_run(sys.argv) else lock_advice(os.getcwd(), sys.argv)
+    uri = tracking_uri((config.get("tracking") or {}).get("uri"))
+    problem = problem or store_problem(uri, f"{RUNS}/tracking.json")
+    if problem:
+        raise SystemExit(f"error: {problem}")
+
+
+preflight()
+
 wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     rho="[0-9.]+",
     split="[0-9]+",
     method="[A-Za-z0-9_.-]+",
     seed="[0-9]+",
+    key="[0-9a-f]{16}",
 
 
 def cell_of(wc):
@@ -40,6 +62,12 @@ def cell_json(wc):
 
 def cell_dirs():
     return [cell.path(GRID) for cell in CELLS]
+
+
+# `rule all` asks for each cell's results by name: a deleted (or, after a failed job, removed)
+# predictions.npz or metrics.json is remade, with the tables after it, instead of being taken
+# for an intermediate that the existing tables make unnecessary.
+CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ("predictions.npz", "run.json", "metrics.json")]
 
 
 def plugin_sources(wc):
