@@ -83,6 +83,28 @@ def reliability_overlay(curves: Sequence[tuple[str, dict[str, Any]]], path: Path
     return _save(fig, path)
 
 
+def agnostic_plot(
+    labels: Sequence[str], lines: Sequence[tuple[str, Sequence[float], bool]], path: PathLike, title: str
+) -> Path:
+    """Error (%) against the test distribution: one line per (name, values, dashed) on shared x ticks."""
+    if not lines:
+        raise ValueError("agnostic_plot needs at least one line, got none")
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    for name, values, dashed in lines:
+        if len(values) != len(labels):
+            raise ValueError(f"line {name!r} has {len(values)} values for {len(labels)} test distributions")
+        ax.plot(x, values, marker="o", markersize=3, linestyle="--" if dashed else "-", label=name)
+    ax.set_xticks(x, labels, rotation=45, ha="right")
+    ax.set_xlabel("test class distribution (imbalance)")
+    ax.set_ylabel("top-1 error (%)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def per_class_accuracy_plot(train_counts: Any, per_class_acc: Any, path: PathLike, title: str) -> Path:
     """Test accuracy (percent, as in metrics.json) of each class against its training size, log x.
 
@@ -139,5 +161,32 @@ def training_curves(history: Sequence[dict[str, Any]], path: PathLike, title: st
     for ax in (ax_loss, ax_acc, ax_lr):
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def ablation_lines(
+    panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[Any], Sequence[float], Sequence[float]]]]],
+    x_label: str, path: PathLike, title: str,
+) -> Path:
+    """One panel per metric: mean ± std over seeds against a swept value, one line per setting
+    of the other swept values. Each line is (label, x values, means, stds); x values that are
+    not all numbers are placed in the order given, as categories."""
+    xs = [x for _, lines in panels for _, line_x, _, _ in lines for x in line_x]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    categories = list(dict.fromkeys(map(str, xs)))
+    fig = Figure(figsize=(5 * len(panels), 4))
+    for i, (ylabel, lines) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), i)
+        for label, line_x, means, stds in lines:
+            pos = [float(x) for x in line_x] if numeric else [categories.index(str(x)) for x in line_x]
+            ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=label)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(lines) > 1 or lines[0][0]:
+            ax.legend(fontsize="small")
     fig.suptitle(title)
     return _save(fig, path)

@@ -25,6 +25,7 @@ from ltgrid.evaluate.metrics import nan_array
 from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
+from ltgrid.report.stats import published_columns
 
 KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
 ROW_COLUMNS = [*KEY_COLUMNS, "shots_many", "shots_few", *SCALAR_KEYS, "epoch"]
@@ -134,6 +135,12 @@ def aggregate(df: pd.DataFrame, metric: str, protocol: str) -> dict[tuple[str, s
     return out
 
 
+def metric_values(df: pd.DataFrame, metric: str, protocol: str, method: str, dataset: str, rho: float) -> list[float]:
+    """The per-seed values behind one aggregate (for intervals)."""
+    sub = df[(df["protocol"] == protocol) & (df["method"] == method) & (df["dataset"] == dataset) & (df["rho"] == rho)]
+    return [float(v) for v in sub[metric].dropna()] if metric in sub.columns else []
+
+
 def format_stat(stat: tuple[float, float, int] | None, show_n: bool) -> str:
     if stat is None:
         return "-"
@@ -237,6 +244,56 @@ def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequen
     return Table(caption, header, rows, spans, _group_notes(df, kind, columns))
 
 
+TEST_AGNOSTIC_CAPTION = (
+    "top-1 error (%) on test sets re-sampled to long-tailed class distributions (Zhang et al. 2022): "
+    "forward r = class 0 (the training head) the most frequent, max/min test count r; backward r = the "
+    "reverse; uniform = the reported test set"
+)
+PRIOR_ROW = "{} + p_test = test prior"
+
+
+def agnostic_stems(columns: Iterable[tuple[str, str]]) -> list[str]:
+    """File stems of the test-agnostic tables, one per (dataset, rho as in paths)."""
+    return [f"test_agnostic_{dataset}_rho{rho}" for dataset, rho in sorted(set(columns))]
+
+
+def distribution_label(name: str) -> str:
+    return name.replace("forward", "forward ").replace("backward", "backward ")
+
+
+def agnostic_series(
+    df: pd.DataFrame, dataset: str, rho: float, method_order: Sequence[str]
+) -> list[tuple[str, list[tuple[float, float, int] | None], bool]]:
+    """(row label, a stat per test distribution, is the matched-prior row) per method, and after a
+    Bayias method its row with the test prior matched; final protocol, seeds pooled."""
+    from ltgrid.evaluate.test_agnostic import distributions
+
+    sub = df[(df["dataset"] == dataset) & (df["rho"] == rho)]
+    names = [name for name, _, _ in distributions()]
+    plain = [aggregate(sub, f"ta_{n}_top1_err", "final") for n in names]
+    prior = [aggregate(sub, f"ta_{n}_prior_top1_err", "final") for n in names]
+    series = []
+    for method in methods_of(sub, method_order):
+        key = (method, dataset, rho)
+        series.append((method, [stats.get(key) for stats in plain], False))
+        if any(key in stats for stats in prior):
+            series.append((PRIOR_ROW.format(method), [stats.get(key) for stats in prior], True))
+    return series
+
+
+def agnostic_table(df: pd.DataFrame, dataset: str, rho: float, method_order: Sequence[str], grid: str) -> Table:
+    """Methods (and Bayias with its test prior matched) as rows, test distributions as columns."""
+    from ltgrid.evaluate.test_agnostic import distributions
+
+    series = agnostic_series(df, dataset, rho, method_order)
+    note, show_n = seed_note(stat[2] for _, stats, _ in series for stat in stats if stat is not None)
+    rows = [[label] + [format_stat(stat, show_n) for stat in stats] for label, stats, _ in series]
+    caption = f"{grid}: {column_label(dataset, rho)}: {TEST_AGNOSTIC_CAPTION}; model selection: {PROTOCOLS['final']}; {note}"
+    notes = [f"{PRIOR_ROW.format('<method>')}: a Bayias cell scored with logits z + log q - log p_train, q the "
+             "re-sampled set's class frequencies (Bayias trained with p_test = q, up to the classifier bias)"]
+    return Table(caption, ["method"] + [distribution_label(n) for n, _, _ in distributions()], rows, notes=notes)
+
+
 def published_table(
     df: pd.DataFrame, published: Published, protocol: str, method_order: Sequence[str], grid: str
 ) -> Table:
@@ -259,13 +316,16 @@ def published_table(
                 else:
                     row += [f"{fig.value:.2f}", format_stat(stat, True), f"{stat[0] - fig.value:+.2f}", f"[{fig.source}]"]
                     used.append(fig.source)
-                rows.append(row)
+                values = metric_values(df, metric, protocol, method, dataset, rho)
+                rows.append(row + published_columns(values, fig.value if fig else None))
     header = ["dataset", "rho", "method"] + (["metric"] if len(metrics) > 1 else [])
-    header += ["published", "reproduced mean ± std (n)", "difference", "source"]
+    header += ["published", "reproduced mean ± std (n)", "difference", "source", "reproduced 95% interval", "published inside"]
     what = "figures" if len(metrics) > 1 else PUBLISHED_METRICS["top1_err"]
     caption = (
         f"{grid}: published vs reproduced {what}; reproduced model selection: {PROTOCOLS[protocol]}; "
-        "difference = reproduced mean - published; a dash: no published figure"
+        "difference = reproduced mean - published; 95% interval of the reproduced mean: Student t over seeds, "
+        "mean ± t(0.975, n-1) · s/√n (n >= 2); published inside: whether the published figure lies in it; "
+        "a dash: no published figure (or fewer than two seeds)"
     )
     notes = [f"[{key}] {published.sources[key].text()}" for key in dict.fromkeys(used)]
     return Table(caption, header, rows, notes=notes)
@@ -366,6 +426,10 @@ def build_tables(
         tables[f"published_{protocol}"] = published_table(df, published, protocol, method_order, grid)
         if has_temperature(df, protocol):
             tables[f"temperature_{protocol}"] = group_table(df, "temperature", protocol, method_order, grid)
+    if "final" in protocols:
+        for dataset, rho in columns_of(df):
+            stem = agnostic_stems([(dataset, f"{rho:g}")])[0]
+            tables[stem] = agnostic_table(df, dataset, rho, method_order, grid)
     return tables
 
 
@@ -437,4 +501,23 @@ def write_overlay(
     curves = [(f"{m} ({len(by_method[m])} seed{'s' * (len(by_method[m]) > 1)})", pooled_bins(by_method[m])) for m in order]
     path = reliability_overlay(curves, out, f"{title}\nmodel selection: {PROTOCOLS[protocol]}")
     log(f"figures: {path} ({len(curves)} methods)")
+    return path
+
+
+def write_agnostic_figure(
+    metrics_files: Iterable[str | Path], out: str | Path, method_order: Sequence[str], title: str
+) -> Path:
+    """Error vs test imbalance for one (dataset, rho): the cells' final-protocol errors, seeds averaged."""
+    from ltgrid.evaluate.test_agnostic import distributions
+    from ltgrid.report.figures import agnostic_plot
+
+    df = cell_rows(metrics_files)
+    pairs = columns_of(df)
+    if len(pairs) != 1:
+        raise ValueError(f"a test-agnostic figure is for one (dataset, rho); the cells have {pairs}")
+    series = agnostic_series(df, *pairs[0], method_order)
+    lines = [(label, [np.nan if s is None else s[0] for s in stats], dashed) for label, stats, dashed in series]
+    labels = [distribution_label(n) for n, _, _ in distributions()]
+    path = agnostic_plot(labels, lines, out, f"{title}\nmodel selection: {PROTOCOLS['final']}")
+    log(f"figures: {path} ({len(lines)} lines)")
     return path
