@@ -17,7 +17,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ltgrid import params
 
     for path in args.params:
-        config = params.load(path, args.schema)
+        config = params.load(path, args.schema or params.DEFAULT_SCHEMA)
         print(f"{path}: valid; {len(params.cells(config))} cells")
     return 0
 
@@ -35,11 +35,11 @@ def _split(args: argparse.Namespace) -> int:
     from ltgrid.data.splits import make_split, write_split
 
     labels, num_classes = train_labels(args.data)
-    opts = json.loads(args.options)
-    holdout = opts.get("test_holdout_per_class", 0)
+    opts = json.loads(args.options)  # params.split_params: every key given
+    holdout = opts["test_holdout_per_class"]
     split = make_split(
-        labels, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0),
-        mode=opts.get("mode", "profile"), num_classes=num_classes,
+        labels, args.rho, args.seed, n_max=opts["n_max"], val_per_class=opts["val_per_class"],
+        mode=opts["mode"], num_classes=num_classes,
         test_y=labels_of_test_set(args.data) if holdout else None, test_holdout_per_class=holdout,
     )
     write_split(args.out, split, args.dataset)
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("validate", help="check params files against the schema and the registries")
     s.add_argument("params", nargs="+")
-    s.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+    s.add_argument("--schema", default=None, help="default: the project's workflow/schemas/params.schema.yaml")
     s.set_defaults(func=_validate)
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
+    s.add_argument("--options", required=True,
+                   help="JSON of params.split_params: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 

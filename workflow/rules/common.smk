@@ -11,7 +11,7 @@ if not config:
 _resolved = ltparams.resolve_includes(config)
 config.clear()
 config.update(_resolved)
-ltparams.validate(config, "workflow/schemas/params.schema.yaml")
+ltparams.validate(config)
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
@@ -35,6 +35,11 @@ def cell_of(wc):
 def cell_json(wc):
     """The resolved recipe: a Snakemake param, so editing a method's params reruns its cells."""
     return json.dumps(ltparams.resolve_cell(config, cell_of(wc)), sort_keys=True)
+
+
+def split_options(wc):
+    """`--options` of the split command: what the split file depends on."""
+    return json.dumps(ltparams.split_params(config, wc.dataset), sort_keys=True)
 
 
 def cell_dirs():

@@ -7,14 +7,6 @@ def annotation_lists(wc):
     return [f"data/lists/{wc.dataset}/{name}.txt" for name in names]
 
 
-def split_options(wc):
-    split = config["datasets"][wc.dataset].get("split") or {}
-    options = ltparams.split_params(config, wc.dataset)
-    if "mode" in split:  # only when set: existing profile splits keep their params
-        options["mode"] = split["mode"]
-    return json.dumps(options, sort_keys=True)
-
-
 rule inat_list:
     output:
         "data/lists/{dataset}/{name}.txt",

@@ -25,12 +25,9 @@ def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[di
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD from a recipe's `optimizer` entry, its defaults filled by params.fill_recipe."""
     return torch.optim.SGD(
-        params,
-        lr=spec["lr"],
-        momentum=spec.get("momentum", 0.9),
-        weight_decay=spec.get("weight_decay", 0.0),
-        nesterov=spec.get("nesterov", False),
+        params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
     )
 
 

@@ -32,7 +32,7 @@ from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
-from ltgrid.methods import Method, build_method
+from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
@@ -132,12 +132,12 @@ class Stage:
 
 
 def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
-    schedule = recipe.get("lr_schedule") or {}
+    schedule = recipe["lr_schedule"]
     base_lr = recipe["optimizer"]["lr"]
     return Stage(
         name="stage1",
         epochs=recipe["epochs"],
-        lr=lambda e: lr_at(e, base_lr, schedule.get("warmup_epochs", 0), schedule.get("steps", [])),
+        lr=lambda e: lr_at(e, base_lr, schedule["warmup_epochs"], schedule["steps"]),
         sampler=method.sampler,
         params=list(model.parameters()),
         forward=model,
@@ -232,7 +232,7 @@ def train_cell(
     label = cell_label(cell)
     if threads:
         torch.set_num_threads(threads)
-    seed_everything(cell["seed"], bool(recipe.get("deterministic", True)))
+    seed_everything(cell["seed"], bool(recipe["deterministic"]))
     device = pick_device()
 
     split = read_split(split_path)
@@ -241,7 +241,7 @@ def train_cell(
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
     base_spec = cell.get("base_method_spec")
-    normed = build_method("base", base_spec, counts).needs_normed_classifier if base_spec else method.needs_normed_classifier
+    normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -255,7 +255,7 @@ def train_cell(
     batch_size = recipe["batch_size"]
     if method.stage2 is not None:
         stages.append(stage_two(model, method, counts, val_scorer(forward, feed, method, 4 * batch_size)))
-    eval_every = recipe.get("eval_every", 1)
+    eval_every = recipe["eval_every"]
     generator = torch.Generator().manual_seed(cell["seed"])
 
     ckpt_path = out_dir / CHECKPOINT

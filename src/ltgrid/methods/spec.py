@@ -1,0 +1,78 @@
+"""A method's spec in params, checked and completed without torch (methods/catalog.py declares
+every argument): the params check calls `validate_method` for every method of a grid, and
+`build_method` builds the parts from what `method_parts` returns.
+
+Params spell a method as, for example::
+
+    unimix_bayias:
+      loss: {name: bayias}
+      mixing: {name: unimix, alpha: 0.8, tau: -0.5}
+      sampler: {name: instance}
+      schedule: {mix_off_last: 0}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltgrid.errors import ArgumentsError, PartError
+from ltgrid.methods.catalog import PARTS, SCHEDULE, STAGE2, fill, resolve, split_loss_options
+
+PART_FAMILIES = ("loss", "mixing", "sampler")
+DEFAULT_PARTS: dict[str, dict[str, Any]] = {"loss": {"name": "ce"}, "mixing": {"name": "none"}, "sampler": {"name": "instance"}}
+SPEC_KEYS = (*PART_FAMILIES, "schedule", "stage2", "description")  # description: prose, ignored
+
+
+def _part(method: str, spec: dict[str, Any], part: str) -> dict[str, Any]:
+    raw = spec.get(part)
+    if raw is not None and not isinstance(raw, dict):
+        raise PartError(f"method {method!r}: {part} must be a mapping with a 'name', got {raw!r}")
+    kwargs = dict(raw or DEFAULT_PARTS[part])
+    if "name" not in kwargs:
+        raise PartError(f"method {method!r}: {part} has no 'name'; known: {', '.join(sorted(PARTS[part]))}")
+    name = kwargs.pop("name")
+    if name not in PARTS[part]:
+        raise PartError(
+            f"method {method!r}: {part}.name = {name!r} is not a known {part}; known: {', '.join(sorted(PARTS[part]))}"
+        )
+    options: dict[str, Any] = {}
+    if part == "loss":
+        try:
+            options, kwargs = split_loss_options(kwargs)
+        except (PartError, ArgumentsError) as exc:
+            raise PartError(f"method {method!r}: loss {name!r}: {exc}") from None
+    return {"name": name, **_checked(method, lambda: resolve(part, name, kwargs)), **options}
+
+
+def _checked(method: str, check: Any) -> dict[str, Any]:
+    try:
+        return check()
+    except (PartError, ArgumentsError) as exc:
+        raise PartError(f"method {method!r}: {exc}") from None
+
+
+def method_parts(name: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """Every part of the method with its defaults filled in, checked: loss, mixing, sampler
+    ({name, args...}), schedule ({mix_off_last}) and stage2 (None for a one-stage method).
+    Raises PartError naming the method, the part and the bad name, argument or value."""
+    spec = {} if spec is None else spec
+    if not isinstance(spec, dict):
+        raise PartError(f"method {name!r}: spec must be a mapping of parts, got {spec!r}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise PartError(f"method {name!r}: unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(SPEC_KEYS)}")
+    parts = {part: _part(name, spec, part) for part in PART_FAMILIES}
+    schedule = spec.get("schedule") or {}
+    if not isinstance(schedule, dict):
+        raise PartError(f"method {name!r}: schedule must be a mapping, got {schedule!r}")
+    parts["schedule"] = _checked(name, lambda: fill(SCHEDULE, schedule, "schedule"))
+    stage2 = spec.get("stage2")
+    if stage2 is not None and not isinstance(stage2, dict):
+        raise PartError(f"method {name!r}: stage2 must be a mapping, got {stage2!r}")
+    parts["stage2"] = None if stage2 is None else _checked(name, lambda: fill(STAGE2, stage2, "stage2"))
+    return parts
+
+
+def validate_method(name: str, spec: dict[str, Any] | None) -> None:
+    """Fail early, naming the method, the part and the bad name, argument or value."""
+    method_parts(name, spec)
