@@ -3,6 +3,11 @@
 #   snakemake --cores all --resources gpu=4 --configfile params/paper-cifar.yaml
 # The grid lives in params/*.yaml only; workflow/rules/common.smk expands it.
 
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

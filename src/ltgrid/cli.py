@@ -125,6 +125,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_costs(args: argparse.Namespace) -> int:
+    from ltgrid.report.job_costs import write_job_costs
+
+    rows = write_job_costs(args.benchmarks, args.csv, args.md)
+    print(f"{len(rows)} jobs -> {args.csv}, {args.md}")
+    return 0
+
+
 def _overlay(args: argparse.Namespace) -> int:
     from ltgrid.report.tables import write_overlay
 
@@ -221,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("job-costs", help="wall time and peak memory per cell and job, from Snakemake benchmark files")
+    s.add_argument("--csv", required=True)
+    s.add_argument("--md", required=True)
+    s.add_argument("benchmarks", nargs="+")
+    s.set_defaults(func=_job_costs)
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)

@@ -46,6 +46,13 @@ def test_tables_list_every_method(project):
     assert (project / "results/tables/default/top1_err_final.tex").read_text().count(r"\midrule") == 1
 
 
+def test_job_costs_table_has_every_train_and_evaluate_job(project):
+    costs = pd.read_csv(project / "results/benchmarks/default/job_costs.csv")
+    assert len(costs) == 2 * len(METHODS) and set(costs["job"]) == {"train", "evaluate"}
+    assert sorted(costs.loc[costs["job"] == "train", "method"]) == sorted(METHODS)
+    assert (costs["wall_s"] > 0).all() and (costs["max_rss_mb"] > 0).all()
+
+
 def test_metrics_json_beside_predictions(project):
     cell = project / "results/runs/default/digits/rho10/split0/unimix_bayias/seed0"
     metrics = json.loads((cell / "metrics.json").read_text())

@@ -1,12 +1,6 @@
 # Raw data -> dataset.npz per dataset -> long-tailed split index files.
 
 
-def annotation_lists(wc):
-    """List files a dataset's source makes from JSON annotations (iNat): rule inat_list's outputs."""
-    names = config["datasets"][wc.dataset]["source"].get("annotations") or {}
-    return [f"data/lists/{wc.dataset}/{name}.txt" for name in names]
-
-
 rule inat_list:
     output:
         "data/lists/{dataset}/{name}.txt",
