@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -31,18 +32,9 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ltgrid.data import labels_of_test_set, train_labels
-    from ltgrid.data.splits import make_split, write_split
+    from ltgrid.data.splits import split_dataset
 
-    labels, num_classes = train_labels(args.data)
-    opts = json.loads(args.options)  # params.split_params: every key given
-    holdout = opts["test_holdout_per_class"]
-    split = make_split(
-        labels, args.rho, args.seed, n_max=opts["n_max"], val_per_class=opts["val_per_class"],
-        mode=opts["mode"], num_classes=num_classes,
-        test_y=labels_of_test_set(args.data) if holdout else None, test_holdout_per_class=holdout,
-    )
-    write_split(args.out, split, args.dataset)
+    split = split_dataset(args.data, args.dataset, args.rho, args.seed, json.loads(args.options), args.out)
     print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
     return 0
 
@@ -166,10 +158,8 @@ def _ui(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _data_commands(sub: Any) -> None:
+    """Params and data: validate, prepare, split."""
     s = sub.add_parser("validate", help="check params files against the schema and the registries")
     s.add_argument("params", nargs="+")
     s.add_argument("--schema", default=None, help="default: the project's workflow/schemas/params.schema.yaml")
@@ -190,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 
+
+def _cell_commands(sub: Any) -> None:
+    """One cell: the tracking store, train, evaluate."""
     s = sub.add_parser("init-tracking", help="create the MLflow store and the grid's experiment (once, before jobs)")
     s.add_argument("--config", required=True, help="JSON with the grid name and its `tracking` params")
     s.add_argument("--out", required=True)
@@ -209,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cell-dir", required=True)
     s.set_defaults(func=_evaluate)
 
+
+def _report_commands(sub: Any) -> None:
+    """A grid's tables and figures."""
     s = sub.add_parser("report", help="tables for a grid from its cells' metrics.json")
     s.add_argument("--grid", required=True)
     s.add_argument("--methods", required=True, help="comma-separated row order")
@@ -236,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("benchmarks", nargs="+")
     s.set_defaults(func=_job_costs)
 
+
+def _tracking_commands(sub: Any) -> None:
+    """Reading the MLflow store back."""
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)
     s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else mlflow.db in the project root")
@@ -250,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
     s.set_defaults(func=_ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _data_commands(sub)
+    _cell_commands(sub)
+    _report_commands(sub)
+    _tracking_commands(sub)
     return p
 
 

@@ -89,3 +89,16 @@ def test_checking_a_paper_grid_never_imports_torch_and_still_names_bad_parts(rep
     assert good.startswith("valid") and "torch imported: False" in good, good
     bad = check({"alpha": -1})
     assert "method 'unimix': unimix alpha must be a number > 0, got -1" in bad and "torch imported: False" in bad, bad
+
+
+def test_the_docs_gallery_is_the_method_library(repo_root):
+    """docs/methods.md's gallery block is params/methods.yaml's method_library, entry for entry."""
+    import re
+
+    import yaml
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (repo_root / "docs" / "methods.md").read_text(), flags=re.S)
+    gallery = yaml.safe_load(blocks[-1])
+    library = yaml.safe_load((repo_root / "params" / "methods.yaml").read_text())["method_library"]
+    parts = lambda entries: {k: {p: v for p, v in e.items() if p != "description"} for k, e in entries.items()}  # noqa: E731
+    assert parts(gallery) == parts(library)

@@ -138,6 +138,13 @@ def _make_artifacts_relative(db: Path, experiment_id: str, location: str) -> Non
         con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, int(experiment_id)))
 
 
+def local_store(folder: str | Path, experiment: str) -> dict[str, str]:
+    """A fresh SQLite store in `folder` with one experiment: what tracking.json holds, for a
+    cell run outside the workflow (tests, benchmarks)."""
+    uri = f"sqlite:///{Path(folder).resolve() / STORE_NAME}"
+    return {"uri": uri, "experiment": experiment, "experiment_id": ensure_experiment(uri, experiment, root=folder)}
+
+
 def git_commit(root: str | Path | None = None) -> str:
     try:
         return subprocess.run(
