@@ -83,6 +83,11 @@ def fill_recipe(recipe: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA
     return with_defaults(recipe, _schema(str(schema_path))["$defs"]["recipe"])
 
 
+def fill_optimizer(optimizer: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """A recipe's `optimizer` entry with the schema's defaults (momentum, weight decay, nesterov)."""
+    return with_defaults(optimizer, _schema(str(schema_path))["$defs"]["recipe"]["properties"]["optimizer"])
+
+
 def recipe(config: dict[str, Any], name: str, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
     return fill_recipe(config["recipes"][name], schema_path)
 

@@ -102,3 +102,10 @@ def test_the_docs_gallery_is_the_method_library(repo_root):
     library = yaml.safe_load((repo_root / "params" / "methods.yaml").read_text())["method_library"]
     parts = lambda entries: {k: {p: v for p, v in e.items() if p != "description"} for k, e in entries.items()}  # noqa: E731
     assert parts(gallery) == parts(library)
+
+
+def test_the_schema_lists_exactly_the_declared_stage2_schedule_and_optimizer_keys(repo_root):
+    schema = params.load_yaml(repo_root / "workflow/schemas/params.schema.yaml")["$defs"]["method"]["properties"]
+    assert set(schema["stage2"]["properties"]) == set(catalog.STAGE2.args)
+    assert set(schema["schedule"]["properties"]) == set(catalog.SCHEDULE.args)
+    assert set(schema["optimizer"]["properties"]) == set(catalog.METHOD_OPTIMIZER.args)

@@ -4,7 +4,8 @@
 batches there. The trainer only uses the interface: `num_classes`, `in_channels`,
 `train_labels` (CPU LongTensor), `train_batch(positions, generator)` and
 `eval_batches(which, batch_size)` with which in {"test", "val"}, `eval_sets` (names present)
-and `eval_labels(which)`. A prepared dataset file says its `format`; `build_feed` picks the
+and `eval_labels(which)`; optionally `train_eval_batches(batch_size)` (the training split,
+unaugmented, for the training accuracy reported beside the test metrics). A prepared dataset file says its `format`; `build_feed` picks the
 feed registered for it, so a dataset too large for memory (image lists) plugs in here.
 """
 
@@ -76,6 +77,11 @@ class InMemoryFeed:
 
     def eval_labels(self, which: str) -> Tensor:
         return self.eval_sets[which][1]
+
+    def train_eval_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The training split as evaluated (no augmentation), labels on the device: how well it is fitted."""
+        for start in range(0, len(self._train_y), batch_size):
+            yield self._finish(self.train_x[start : start + batch_size]), self._train_y[start : start + batch_size]
 
     def eval_batches(self, which: str, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.eval_sets[which]

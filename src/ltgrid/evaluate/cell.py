@@ -60,6 +60,8 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
         if f"val_logits_{name}" in preds:
             m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
         protocols[name] = m
+    if run.get("train_acc_clean") is not None:  # the final model on its own (unaugmented) training split
+        protocols["final"]["train_acc"] = float(run["train_acc_clean"])
     result = {
         "label": run["label"],
         "cell": cell,

@@ -13,7 +13,7 @@ PROTOCOLS = {
 TS_KEYS = ("ece", "mce", "nll", "brier", "mean_conf")
 
 SCALAR_KEYS = (
-    "top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
+    "top1_acc", "top1_err", "train_acc", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
     "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
     "n_classes_many", "n_classes_medium", "n_classes_few",
     "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",

@@ -30,10 +30,14 @@ class Number:
     gt: float | None = None
     ge: float | None = None
     le: float | None = None
+    lt: float | None = None
+    optional: bool = False  # None stands for "not set" (the recipe's value, no constraint)
 
     def describe(self) -> str:
         if self.ge is not None and self.le is not None:
             return f"a number in [{self.ge:g}, {self.le:g}]"
+        if self.ge is not None and self.lt is not None:
+            return f"a number in [{self.ge:g}, {self.lt:g})"
         if self.gt is not None:
             return f"a number > {self.gt:g}"
         if self.ge is not None:
@@ -41,9 +45,11 @@ class Number:
         return "a number"
 
     def problem(self, label: str, value: Any) -> str | None:
+        if value is None and self.optional:
+            return None
         ok = _is_number(value) and not (
             (self.gt is not None and value <= self.gt) or (self.ge is not None and value < self.ge)
-            or (self.le is not None and value > self.le)
+            or (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt)
         )
         return None if ok else f"{label} must be {self.describe()}, got {value!r}"
 
@@ -63,6 +69,21 @@ class OneOf:
 
     def problem(self, label: str, value: Any) -> str | None:
         return None if value in self.choices else f"{label} {value!r} is not one of {', '.join(self.choices)}"
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def problem(self, label: str, value: Any) -> str | None:
+        return None if isinstance(value, bool) else f"{label} must be true or false, got {value!r}"
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    """A nested part entry ({name, ...}) checked in full by methods/spec.py (stage 2's loss)."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        ok = isinstance(value, dict) and "name" in value
+        return None if ok else f"{label} must be a mapping with a 'name', got {value!r}"
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,7 @@ class TauRange:
         return f"{label} must be [start >= 0, stop >= start, step > 0], got {value!r}"
 
 
-Rule = Number | Integer | OneOf | PositiveNumbers | MethodName | SamplerPart | TauRange
+Rule = Number | Integer | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
 REQUIRED = object()  # default of an argument params must give
 
 
@@ -161,6 +182,10 @@ PARTS: dict[str, dict[str, Declaration]] = {
         "la": Declaration({"tau": Arg(1.0, Number())}, "la "),
         "balanced_softmax": Declaration(),
         "bayias": Declaration({"test_prior": Arg(None, PositiveNumbers())}, "bayias "),
+        "las": Declaration({
+            "head": Arg(0.3, Number(ge=0, lt=1)), "tail": Arg(0.0, Number(ge=0, lt=1)),
+            "shape": Arg("concave", OneOf(("concave", "linear", "convex"))),
+        }, "las "),
     },
     "mixing": {
         "none": Declaration(),
@@ -178,15 +203,36 @@ PARTS: dict[str, dict[str, Declaration]] = {
     },
 }
 SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})
+# What a method may change in its recipe's optimiser for stage 1 (None: the recipe's value).
+METHOD_OPTIMIZER = Declaration({
+    "lr": Arg(None, Number(gt=0, optional=True)),
+    "weight_decay": Arg(None, Number(ge=0, optional=True)),
+    "momentum": Arg(None, Number(ge=0, optional=True)),
+}, "optimizer.")
+STAGE2_KINDS = ("crt", "tau_norm", "lws", "mislas", "finetune")
+TRAINED_KINDS = ("crt", "lws", "mislas", "finetune")
+
+
+def _max_norm_needs_training(args: dict[str, Any]) -> str | None:
+    if args["max_norm"] is not None and args["kind"] not in ("crt", "mislas", "finetune"):
+        return f"stage2.max_norm constrains a trained classifier; kind {args['kind']!r} trains none"
+    return None
+
+
 STAGE2 = Declaration({
-    "kind": Arg(REQUIRED, OneOf(("crt", "tau_norm"))),
+    "kind": Arg(REQUIRED, OneOf(STAGE2_KINDS)),
     "base": Arg(None, MethodName()),
     "sampler": Arg({"name": "class_balanced"}, SamplerPart()),
+    "loss": Arg({"name": "ce"}, PartEntry()),
     "epochs": Arg(10, Integer(ge=1)),
     "lr": Arg(0.1, Number(gt=0)),
     "tau": Arg(1.0, Number(ge=0)),
+    "classifier_lr_factor": Arg(1.0, Number(gt=0)),
+    "weight_decay": Arg(None, Number(ge=0, optional=True)),
+    "max_norm": Arg(None, Number(ge=0, optional=True)),
+    "shift_bn": Arg(False, Boolean()),
     "tau_range": Arg([0.0, 2.0, 0.1], TauRange()),
-}, "stage2.")
+}, "stage2.", relation=_max_norm_needs_training)
 
 
 def fill(decl: Declaration, kwargs: dict[str, Any], what: str) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class Method:
     sampler: Sampler
     schedule: Schedule = field(default_factory=Schedule)
     stage2: Stage2Spec | None = None
+    stage2_loss: Loss | None = None
+    optimizer: dict[str, float] = field(default_factory=dict)
     _mixing_on: bool = True
 
     @property
@@ -60,6 +62,8 @@ class Method:
 
     def to(self, device: torch.device | str) -> "Method":
         self.loss.to(device)
+        if self.stage2_loss is not None:
+            self.stage2_loss.to(device)
         return self
 
 
@@ -68,20 +72,25 @@ def loss_needs_normed_classifier(spec: dict[str, Any] | None) -> bool:
     return LOSSES.get(method_parts("base", spec)["loss"]["name"]).needs_normed_classifier
 
 
+def _loss(method: str, entry: dict[str, Any], counts: Tensor) -> Loss:
+    kwargs = dict(entry)
+    try:
+        return build_loss(kwargs.pop("name"), counts, **kwargs)
+    except PartError as exc:  # a value only the real counts show wrong (a test prior's length)
+        raise PartError(f"method {method!r}: {exc}") from None
+
+
 def build_method(name: str, spec: dict[str, Any] | None, class_counts: Tensor) -> Method:
     """Every part from its params entry (checked and defaulted by `method_parts`) and the
     training class counts (a part checks its arguments against the real counts here)."""
     parts = method_parts(name, spec)
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
-    loss_kwargs, mixing, sampler = dict(parts["loss"]), dict(parts["mixing"]), dict(parts["sampler"])
-    try:
-        loss = build_loss(loss_kwargs.pop("name"), counts, **loss_kwargs)
-    except PartError as exc:  # a value only the real counts show wrong (a test prior's length)
-        raise PartError(f"method {name!r}: {exc}") from None
+    loss, mixing, sampler = _loss(name, parts["loss"], counts), dict(parts["mixing"]), dict(parts["sampler"])
+    stage2 = Stage2Spec(**parts["stage2"]) if parts["stage2"] is not None else None
     return Method(
         name=name, loss=loss,
         mixing=MIXINGS.build(mixing.pop("name"), class_counts=counts, **mixing),
         sampler=SAMPLERS.build(sampler.pop("name"), class_counts=counts, **sampler),
-        schedule=Schedule(**parts["schedule"]),
-        stage2=Stage2Spec(**parts["stage2"]) if parts["stage2"] is not None else None,
+        schedule=Schedule(**parts["schedule"]), stage2=stage2,
+        stage2_loss=_loss(name, stage2.loss, counts) if stage2 is not None else None, optimizer=parts["optimizer"],
     )

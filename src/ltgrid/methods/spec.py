@@ -16,32 +16,36 @@ from __future__ import annotations
 from typing import Any
 
 from ltgrid.errors import ArgumentsError, PartError
-from ltgrid.methods.catalog import PARTS, SCHEDULE, STAGE2, fill, resolve, split_loss_options
+from ltgrid.methods.catalog import METHOD_OPTIMIZER, PARTS, SCHEDULE, STAGE2, fill, resolve, split_loss_options
 
 PART_FAMILIES = ("loss", "mixing", "sampler")
 DEFAULT_PARTS: dict[str, dict[str, Any]] = {"loss": {"name": "ce"}, "mixing": {"name": "none"}, "sampler": {"name": "instance"}}
-SPEC_KEYS = (*PART_FAMILIES, "schedule", "stage2", "description")  # description: prose, ignored
+SPEC_KEYS = (*PART_FAMILIES, "schedule", "optimizer", "stage2", "description")  # description: prose, ignored
 
 
-def _part(method: str, spec: dict[str, Any], part: str) -> dict[str, Any]:
+def _part(method: str, spec: dict[str, Any], part: str, where: str = "") -> dict[str, Any]:
+    """One part entry, checked and filled; `where` prefixes it in messages ("stage2." for its loss)."""
     raw = spec.get(part)
     if raw is not None and not isinstance(raw, dict):
-        raise PartError(f"method {method!r}: {part} must be a mapping with a 'name', got {raw!r}")
+        raise PartError(f"method {method!r}: {where}{part} must be a mapping with a 'name', got {raw!r}")
     kwargs = dict(raw or DEFAULT_PARTS[part])
+    known = ", ".join(sorted(PARTS[part]))
     if "name" not in kwargs:
-        raise PartError(f"method {method!r}: {part} has no 'name'; known: {', '.join(sorted(PARTS[part]))}")
+        raise PartError(f"method {method!r}: {where}{part} has no 'name'; known: {known}")
     name = kwargs.pop("name")
     if name not in PARTS[part]:
-        raise PartError(
-            f"method {method!r}: {part}.name = {name!r} is not a known {part}; known: {', '.join(sorted(PARTS[part]))}"
-        )
+        raise PartError(f"method {method!r}: {where}{part}.name = {name!r} is not a known {part}; known: {known}")
     options: dict[str, Any] = {}
-    if part == "loss":
-        try:
+    try:
+        if part == "loss":
             options, kwargs = split_loss_options(kwargs)
-        except (PartError, ArgumentsError) as exc:
-            raise PartError(f"method {method!r}: loss {name!r}: {exc}") from None
-    return {"name": name, **_checked(method, lambda: resolve(part, name, kwargs)), **options}
+        own = resolve(part, name, kwargs)
+    except ArgumentsError as exc:
+        raise PartError(f"method {method!r}: {where}{exc}") from None
+    except PartError as exc:  # a loss names itself: its options' messages do not
+        prefix = f"{where}loss {name!r}: " if part == "loss" else where
+        raise PartError(f"method {method!r}: {prefix}{exc}") from None
+    return {"name": name, **own, **options}
 
 
 def _checked(method: str, check: Any) -> dict[str, Any]:
@@ -66,13 +70,36 @@ def method_parts(name: str, spec: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(schedule, dict):
         raise PartError(f"method {name!r}: schedule must be a mapping, got {schedule!r}")
     parts["schedule"] = _checked(name, lambda: fill(SCHEDULE, schedule, "schedule"))
-    stage2 = spec.get("stage2")
-    if stage2 is not None and not isinstance(stage2, dict):
-        raise PartError(f"method {name!r}: stage2 must be a mapping, got {stage2!r}")
-    parts["stage2"] = None if stage2 is None else _checked(name, lambda: fill(STAGE2, stage2, "stage2"))
+    parts["optimizer"] = _optimizer(name, spec.get("optimizer"))
+    parts["stage2"] = _stage2(name, spec.get("stage2"))
     return parts
 
 
 def validate_method(name: str, spec: dict[str, Any] | None) -> None:
     """Fail early, naming the method, the part and the bad name, argument or value."""
     method_parts(name, spec)
+
+
+def _optimizer(method: str, optimizer: Any) -> dict[str, float]:
+    """A method's stage-1 changes to its recipe's optimiser: only the keys it sets."""
+    if optimizer is None:
+        return {}
+    known = ", ".join(METHOD_OPTIMIZER.args)
+    if not isinstance(optimizer, dict):
+        raise PartError(f"method {method!r}: optimizer must be a mapping of {known}, got {optimizer!r}")
+    unknown = sorted(set(optimizer) - set(METHOD_OPTIMIZER.args))
+    if unknown:
+        raise PartError(f"method {method!r}: optimizer has unknown key(s) {unknown!r}; known: {known}")
+    _checked(method, lambda: fill(METHOD_OPTIMIZER, optimizer, "optimizer"))
+    return dict(optimizer)
+
+
+def _stage2(method: str, stage2: Any) -> dict[str, Any] | None:
+    """Stage 2 filled and checked, its loss (plain CE unless set) in full like a method's loss."""
+    if stage2 is None:
+        return None
+    if not isinstance(stage2, dict):
+        raise PartError(f"method {method!r}: stage2 must be a mapping, got {stage2!r}")
+    filled = _checked(method, lambda: fill(STAGE2, stage2, "stage2"))
+    filled["loss"] = _part(method, {"loss": filled["loss"]}, "loss", where="stage2.")
+    return filled

@@ -198,7 +198,21 @@ def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Seq
         for method in methods_of(df, method_order)
     ]
     caption = f"{grid}: {TABLE_METRICS[metric]}; model selection: {PROTOCOLS[protocol]}; {note}"
-    return Table(caption, ["method"] + [column_label(d, r) for d, r in columns], rows)
+    return Table(caption, ["method"] + [column_label(d, r) for d, r in columns], rows, notes=train_acc_notes(df, method_order))
+
+
+def train_acc_notes(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
+    """How well each final model fits its own training split (unaugmented), per column: the
+    paper's models fit theirs (near 100%), which is where CE turns over-confident."""
+    if "train_acc" not in df or df["train_acc"].isna().all():
+        return []
+    stats = aggregate(df, "train_acc", "final")
+    parts = []
+    for dataset, rho in columns_of(df):
+        accs = [f"{m} {stats[(m, dataset, rho)][0]:.1f}" for m in methods_of(df, method_order) if (m, dataset, rho) in stats]
+        if accs:
+            parts.append(f"{column_label(dataset, rho)}: {', '.join(accs)}")
+    return ["training accuracy (%) of the final model on its unaugmented training split, mean over seeds: " + "; ".join(parts)]
 
 
 def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:

@@ -6,6 +6,8 @@ from typing import Any, Iterable
 
 import torch
 
+from ltgrid.params import fill_optimizer
+
 
 def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[dict[str, Any]] = ()) -> float:
     """Learning rate for a 0-based epoch.
@@ -24,13 +26,16 @@ def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[di
     return base_lr * factor
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]) -> torch.optim.Optimizer:
-    """SGD from a recipe's `optimizer` entry, its defaults filled by params.fill_recipe."""
+def build_optimizer(params: Iterable[Any], spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD over parameters, or over param groups that carry an `lr_factor` (see set_lr), from a
+    recipe's `optimizer` entry (absent keys take the schema's defaults)."""
+    spec = fill_optimizer(spec)
     return torch.optim.SGD(
         params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
     )
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """lr for every group, times the group's `lr_factor` where it has one (MiSLAS's classifier)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_factor", 1.0)
