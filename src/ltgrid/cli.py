@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ltgrid.evaluate.protocols import PROTOCOLS  # plain data: no numpy, no torch
+
 
 def _validate(args: argparse.Namespace) -> int:
     from ltgrid import params
@@ -222,7 +224,7 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("--out", required=True)
     s.add_argument("--title", required=True)
     s.add_argument("--methods", required=True, help="comma-separated legend order")
-    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("--protocol", default="final", choices=list(PROTOCOLS))
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
 

@@ -177,8 +177,6 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
     """Names and values the schema cannot check: registries, method parts (methods/catalog.py),
     cross-references. Imports nothing heavy: `snakemake -n` runs this on every parse."""
     from ltgrid.data import SOURCES
-    from ltgrid.errors import PartError
-    from ltgrid.methods.spec import validate_method
     from ltgrid.models.names import MODEL_NAMES
 
     errors = []
@@ -218,19 +216,27 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
                         f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
                         f"epochs = {rec['epochs']}"
                     )
-        for method in dataset_methods(config, ds_name):
-            if method not in library:
-                continue
-            try:
-                validate_method(method, method_spec(config, ds_name, method))
-            except PartError as exc:
-                errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
-                continue
-            base = stage1_base(config, ds_name, method)
-            if base is not None and base not in library:
-                errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
-            elif base is not None and stage1_base(config, ds_name, base) is not None:
-                errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
+        errors += _method_errors(config, ds_name)
+    return errors
+
+
+def _method_errors(config: dict[str, Any], ds_name: str) -> list[str]:
+    """A dataset's methods: every part checked (torch-free), stage-2 bases one-stage methods."""
+    from ltgrid.errors import PartError
+    from ltgrid.methods.spec import validate_method
+
+    errors, library = [], config["method_library"]
+    for method in (m for m in dataset_methods(config, ds_name) if m in library):
+        try:
+            validate_method(method, method_spec(config, ds_name, method))
+        except PartError as exc:
+            errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
+            continue
+        base = stage1_base(config, ds_name, method)
+        if base is not None and base not in library:
+            errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
+        elif base is not None and stage1_base(config, ds_name, base) is not None:
+            errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
     return errors
 
 
