@@ -102,8 +102,11 @@ def _published(args: argparse.Namespace):
 
 def _report(args: argparse.Namespace) -> int:
     from ltgrid.io import read_json, write_json
+    from ltgrid.report.freshness import check_fresh
     from ltgrid.report.tables import cell_rows, summary, write_tables
 
+    if args.recipes:
+        check_fresh(args.metrics, args.recipes.split(","))
     df = cell_rows(args.metrics)
     files = write_tables(
         df, args.out_dir, args.methods.split(","), args.grid, args.protocols.split(",") if args.protocols else None,
@@ -134,6 +137,13 @@ def _overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_agnostic_figure(args: argparse.Namespace) -> int:
+    from ltgrid.report.tables import write_agnostic_figure
+
+    write_agnostic_figure(args.metrics, args.out, args.methods.split(","), args.title)
+    return 0
+
+
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
     from ltgrid.report import from_mlflow as mt
     from ltgrid.report.tables import write_tables
@@ -151,13 +161,9 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ltgrid.tracking.store import project_root, tracking_uri
+    from ltgrid.tracking.ui import serve
 
-    cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
-    print(" ".join(cmd), file=sys.stderr)
-    os.chdir(project_root())  # the project's artifact locations are relative to its root
-    os.execvp(cmd[0], cmd)
-    return 0  # pragma: no cover
+    return serve(args.grid, args.uri, args.host, args.port, args.open)
 
 
 def _data_commands(sub: Any) -> None:
@@ -217,6 +223,7 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("--method-library", default=None, help="comma-separated method names published figures may use")
     s.add_argument("--tracking", default=None, help="tracking.json: record --grid-spec on the grid's experiment")
     s.add_argument("--grid-spec", default=None, help="JSON of the grid's methods and cells (for tables-from-mlflow)")
+    s.add_argument("--recipes", default=None, help="comma-separated recipe fingerprints, one per metrics file: refuse stale cells")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
 
@@ -227,6 +234,14 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("--protocol", default="final", choices=list(PROTOCOLS))
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("test-agnostic-figure", help="error vs test imbalance for one (dataset, rho), a line per method")
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", required=True)
+    s.add_argument("--methods", required=True, help="comma-separated legend order")
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_test_agnostic_figure)
+
 
     s = sub.add_parser("job-costs", help="wall time and peak memory per cell and job, from Snakemake benchmark files")
     s.add_argument("--csv", required=True)
@@ -247,7 +262,9 @@ def _tracking_commands(sub: Any) -> None:
     s.set_defaults(func=_tables_from_mlflow)
 
     s = sub.add_parser("ui", help="browse the runs in the MLflow UI (bound to 127.0.0.1 unless --host)")
-    s.add_argument("--uri", default=None)
+    s.add_argument("--uri", default=None, help="default: the store the grid's tracking.json records")
+    s.add_argument("--grid", default=None, help="whose runs table to print (default: the only grid run here)")
+    s.add_argument("--open", action="store_true", help="open the runs table in a browser once the UI answers")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
     s.set_defaults(func=_ui)

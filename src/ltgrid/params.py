@@ -173,13 +173,37 @@ def _credential_errors(value: Any, where: str = "") -> list[str]:
     return []
 
 
+def _repeated(names: list[Any], where: str) -> list[str]:
+    """A name listed twice would silently train its cells once: say so instead."""
+    first: dict[Any, int] = {}
+    errors = []
+    for i, name in enumerate(names):
+        if name in first:
+            errors.append(f"{where}[{i}] = {name!r}: listed twice (also {where}[{first[name]}])")
+        first.setdefault(name, i)
+    return errors
+
+
+def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, Any]) -> list[str]:
+    """A dataset's own method list and overrides: known methods, each listed once."""
+    errors = _repeated(ds.get("methods") or [], f"{where}.methods")
+    for i, name in enumerate(ds.get("methods") or []):
+        if name not in library:
+            errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
+    for name in ds.get("method_overrides") or {}:
+        if name not in library:
+            errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+    return errors
+
+
 def _semantic_errors(config: dict[str, Any]) -> list[str]:
     """Names and values the schema cannot check: registries, method parts (methods/catalog.py),
     cross-references. Imports nothing heavy: `snakemake -n` runs this on every parse."""
     from ltgrid.data import SOURCES
+    from ltgrid.data.source_checks import source_problems
     from ltgrid.models.names import MODEL_NAMES
 
-    errors = []
+    errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
     for i, name in enumerate(config["methods"]):
         if name not in library:
@@ -192,19 +216,17 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {sorted(MODEL_NAMES)}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
-        for i, name in enumerate(ds.get("methods") or []):
-            if name not in library:
-                errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
-        for name in ds.get("method_overrides") or {}:
-            if name not in library:
-                errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
         try:
-            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+            if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
+                errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
         filled = dataset(config, ds_name)
         if filled["split"]["test_holdout_per_class"] and filled["split"]["val_per_class"]:
             errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
+        if filled["split"]["test_holdout_per_class"] and ds["source"]["kind"] == "listfile":
+            errors.append(f"{where}.split.test_holdout_per_class: list-file datasets take their validation set from a val list")
         shots = filled["shots"]
         if shots["few"] > shots["many"]:
             errors.append(f"{where}.shots: few = {shots['few']} must not exceed many = {shots['many']}")
@@ -323,3 +345,27 @@ def split_params(config: dict[str, Any], name: str) -> dict[str, Any]:
     split = dataset(config, name)["split"]
     return {"n_max": split.get("n_max"), "val_per_class": split["val_per_class"], "mode": split["mode"],
             "test_holdout_per_class": split["test_holdout_per_class"]}
+
+
+def fingerprint(obj: Any) -> str:
+    """16 hex digits naming a JSON-able value: a resolved cell (what a result records, compared
+    with the params now), or what prepared data is made from (its folder name)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def raw_path(config: dict[str, Any], dataset: str) -> str:
+    """A prepared dataset, keyed by its source: grids naming one dataset after different
+    sources each get their own folder, so one grid's failed prepare cannot remove another's data."""
+    return f"data/raw/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
+
+
+def split_key(config: dict[str, Any], dataset: str) -> str:
+    ds = config["datasets"][dataset]
+    return fingerprint({"source": ds["source"], "split": split_params(config, dataset), "mode": (ds.get("split") or {}).get("mode")})
+
+
+def split_path(config: dict[str, Any], dataset: str, rho: str, split: int | str) -> str:
+    """A split file, keyed by the source and split options it is made from (as raw_path)."""
+    return f"data/splits/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"

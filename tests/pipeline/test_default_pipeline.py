@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, run, tiny_grid, write_params
+from conftest import copy_project, data_file, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 METHODS = ["ce", "bayias", "mixup", "unimix", "unimix_bayias"]
@@ -100,7 +100,7 @@ def test_changing_one_method_reruns_only_its_cells(project):
         trained = re.findall(r"method=(\w+)", out)
         assert set(trained) == {"mixup"}, out
         jobs = planned_jobs(project)
-        assert sorted(jobs) == ["all", "evaluate", "reliability_overlay", "tables", "train"], jobs
+        assert sorted(jobs) == ["all", "evaluate", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
         diff = run(["dvc", "params", "diff"], project).stdout
         assert "method_library.mixup.mixing.alpha" in diff
     finally:
@@ -142,5 +142,6 @@ def test_dvc_tracks_data_and_splits(project):
     outs = {o["path"] for o in lock["stages"]["data"]["outs"]}
     assert outs == {"data/raw", "data/splits"}
     assert all("md5" in o for o in lock["stages"]["data"]["outs"])
-    splits = json.loads((project / "data/splits/digits/rho10_split0.json").read_text())
+    default = yaml.safe_load((project / "params/default.yaml").read_text())
+    splits = json.loads(data_file(project, default, "digits", "10").read_text())
     assert splits["counts"] == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]

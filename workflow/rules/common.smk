@@ -5,7 +5,7 @@ import os
 
 from ltgrid import params as ltparams
 from ltgrid.evaluate.protocols import PROTOCOLS
-from ltgrid.report.tables import grid_protocols, has_validation, html_tables, table_files
+from ltgrid.report.tables import FORMATS, agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
 
 # `--configfile` replaces the default grid instead of being merged into it: a paper grid
@@ -24,12 +24,34 @@ METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]
 os.environ.setdefault("LTGRID_PROJECT_ROOT", os.getcwd())
 
+
+def preflight():
+    """Before any job: a live run or a stale lock beside this one, a damaged or foreign
+    tracking store. Each stops Snakemake with one line that says what to run."""
+    import sys
+
+    from ltgrid.locks import is_dry_run, lock_advice
+    from ltgrid.tracking.health import store_problem
+    from ltgrid.tracking.store import tracking_uri
+
+    if not workflow.is_main_process or "--unlock" in sys.argv:
+        return
+    problem = None if is_dry_run(sys.argv) else lock_advice(os.getcwd(), sys.argv)
+    uri = tracking_uri((config.get("tracking") or {}).get("uri"))
+    problem = problem or store_problem(uri, f"{RUNS}/tracking.json")
+    if problem:
+        raise SystemExit(f"error: {problem}")
+
+
+preflight()
+
 wildcard_constraints:
     dataset="[A-Za-z0-9_.-]+",
     rho="[0-9.]+",
     split="[0-9]+",
     method="[A-Za-z0-9_.-]+",
     seed="[0-9]+",
+    key="[0-9a-f]{16}",
 
 
 def cell_of(wc):
@@ -53,6 +75,12 @@ def benchmark_file(job):
 
 def cell_dirs():
     return [cell.path(GRID) for cell in CELLS]
+
+
+# `rule all` asks for each cell's results by name: a deleted (or, after a failed job, removed)
+# predictions.npz or metrics.json is remade, with the tables after it, instead of being taken
+# for an intermediate that the existing tables make unnecessary.
+CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ("predictions.npz", "run.json", "metrics.json")]
 
 
 def annotation_lists(wc):
@@ -91,9 +119,14 @@ GRID_PROTOCOLS = grid_protocols(config)
 CALIBRATED = any(has_validation(ds) for ds in config["datasets"].values())  # temperature-scaling tables
 OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
 CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
-FIGURES = OVERLAYS + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
+TEST_AGNOSTIC = agnostic_stems((c.dataset, c.rho) for c in CELLS)  # a table and a figure per (dataset, rho)
+TEST_AGNOSTIC_FIGURES = [f"{FIGURE_DIR}/{stem}.png" for stem in TEST_AGNOSTIC]
+TEST_AGNOSTIC_TABLES = [f"{TABLE_DIR}/{stem}{ext}" for stem in TEST_AGNOSTIC for ext in FORMATS if ext != ".html"]
+FIGURES = OVERLAYS + TEST_AGNOSTIC_FIGURES + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
 TABLE_FILES = table_files(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED, exclude=TABLES)
 JOB_BENCHMARKS = [benchmark_file(job).format(**dataclasses.asdict(c)) for c in CELLS for job in ("train", "evaluate")]
+# each cell's resolved recipe, named (the tables check every metrics.json was made from it)
+RECIPE_FINGERPRINTS = ",".join(ltparams.fingerprint(ltparams.resolve_cell(config, c)) for c in CELLS)
 JOB_COSTS = [f"results/benchmarks/{GRID}/job_costs.csv", f"results/benchmarks/{GRID}/job_costs.md"]
 
 
@@ -105,3 +138,14 @@ def table_report(path, kind, protocol):
 
 
 HTML_TABLES = [table_report(path, kind, protocol) for path, kind, protocol in html_tables(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED)]
+
+
+def agnostic_report(stem):
+    """A test-agnostic table's HTML rendering, for the report."""
+    return report(
+        f"{TABLE_DIR}/{stem}.html", caption="../report/table_test_agnostic.rst", category="Tables",
+        subcategory="test-agnostic evaluation",
+    )
+
+
+TEST_AGNOSTIC_HTML = [agnostic_report(stem) for stem in TEST_AGNOSTIC]

@@ -1,4 +1,5 @@
-# Raw data -> dataset.npz per dataset -> long-tailed split index files.
+# Raw data -> dataset.npz per dataset -> long-tailed split index files. Both live under a
+# folder named by the fingerprint of what they are made from (params.raw_path / split_path).
 
 
 rule inat_list:
@@ -20,24 +21,24 @@ rule prepare_dataset:
     input:
         annotation_lists,
     output:
-        "data/raw/{dataset}/dataset.npz",
+        "data/raw/{dataset}/{key}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
     log:
-        "results/logs/prepare/{dataset}.log",
+        "results/logs/prepare/{dataset}/{key}.log",
     shell:
         "python -m ltgrid prepare --source {params.source:q} --out {output} 2> {log}"
 
 
 rule split:
     input:
-        "data/raw/{dataset}/dataset.npz",
+        lambda wc: ltparams.raw_path(config, wc.dataset),
     output:
-        "data/splits/{dataset}/rho{rho}_split{split}.json",
+        "data/splits/{dataset}/{key}/rho{rho}_split{split}.json",
     params:
         options=split_options,
     log:
-        "results/logs/split/{dataset}/rho{rho}_split{split}.log",
+        "results/logs/split/{dataset}/{key}/rho{rho}_split{split}.log",
     shell:
         "python -m ltgrid split --data {input} --dataset {wildcards.dataset} --rho {wildcards.rho} "
         "--seed {wildcards.split} --options {params.options:q} --out {output} 2> {log}"
@@ -45,4 +46,4 @@ rule split:
 
 rule data_all:
     input:
-        sorted({f"data/splits/{c.dataset}/rho{c.rho}_split{c.split}.json" for c in CELLS}),
+        sorted({ltparams.split_path(config, c.dataset, c.rho, c.split) for c in CELLS}),

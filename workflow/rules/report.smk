@@ -14,6 +14,8 @@ rule tables:
         TABLES,
         files=TABLE_FILES,
         html=HTML_TABLES,
+        test_agnostic=TEST_AGNOSTIC_TABLES,
+        test_agnostic_html=TEST_AGNOSTIC_HTML,
         cells=f"{TABLE_DIR}/cells.csv",
         summary=f"results/metrics/{GRID}.json",
         # wall time and peak memory of every train and evaluate job (Snakemake's benchmark files)
@@ -24,12 +26,15 @@ rule tables:
         protocols=",".join(GRID_PROTOCOLS),
         library=",".join(config.get("method_library") or {}),
         spec=json.dumps(grid_spec(config), sort_keys=True),
+        # the current recipe of every cell, in input order: a stale metrics.json stops the tables
+        recipes=RECIPE_FINGERPRINTS,
     log:
         f"results/logs/{GRID}/tables.log",
     shell:
         "python -m ltgrid report --grid {GRID} --methods {params.methods} --protocols {params.protocols} "
         "--out-dir {TABLE_DIR} --summary {output.summary} --published {input.published} "
         "--method-library {params.library:q} --tracking {input.tracking} --grid-spec {params.spec:q} "
+        "--recipes {params.recipes} "
         "{input.metrics} 2> {log} && "
         "python -m ltgrid job-costs --csv {output.job_costs_csv} --md {output.job_costs_md} {input.benchmarks} 2>> {log}"
 
@@ -50,3 +55,19 @@ rule reliability_overlay:
         "python -m ltgrid overlay --title '{GRID}: {wildcards.dataset} rho={wildcards.rho}' "
         "--methods {params.methods} --out {output} {input} 2> {log}"
 
+
+rule test_agnostic_figure:
+    input:
+        overlay_inputs,
+    output:
+        report(
+            f"{FIGURE_DIR}/test_agnostic_{{dataset}}_rho{{rho}}.png", caption="../report/figure_test_agnostic.rst",
+            category="Figures", subcategory="Test-agnostic evaluation", labels={"dataset": "{dataset}", "rho": "{rho}"},
+        ),
+    params:
+        methods=",".join(METHOD_ORDER),
+    log:
+        f"results/logs/{GRID}/figures/test_agnostic_{{dataset}}_rho{{rho}}.log",
+    shell:
+        "python -m ltgrid test-agnostic-figure --title '{GRID}: {wildcards.dataset} rho={wildcards.rho}' "
+        "--methods {params.methods} --out {output} {input} 2> {log}"

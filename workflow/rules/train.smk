@@ -16,8 +16,8 @@ rule tracking_store:
 rule train:
     input:
         unpack(stage1_input),
-        data="data/raw/{dataset}/dataset.npz",
-        split="data/splits/{dataset}/rho{rho}_split{split}.json",
+        data=lambda wc: ltparams.raw_path(config, wc.dataset),
+        split=lambda wc: ltparams.split_path(config, wc.dataset, wc.rho, wc.split),
         tracking=f"{RUNS}/tracking.json",
     output:
         predictions=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/predictions.npz",

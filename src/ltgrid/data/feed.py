@@ -57,7 +57,7 @@ class InMemoryFeed:
         if normalize and normalize.get("mean") is not None:
             mean, std = (torch.tensor(normalize[k], dtype=torch.float32, device=self.device) for k in ("mean", "std"))
             if len(mean) != self.in_channels:
-                raise ValueError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
+                raise ParamsError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
             return mean, std
         pixels = self.train_x.double() / 255.0
         return pixels.mean(dim=(0, 2, 3)).float(), pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
@@ -97,7 +97,7 @@ def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.n
     if split.get("val_source", "train") == "test":
         test_idx = np.asarray(split["test_indices"], dtype=np.int64)
         if np.intersect1d(test_idx, val_idx).size:
-            raise ValueError("split file: val_indices and test_indices share test images")
+            raise ParamsError("split file: val_indices and test_indices share test images; rebuild the split")
         return {"test": (ds.test_x[test_idx], ds.test_y[test_idx]), "val": (ds.test_x[val_idx], ds.test_y[val_idx])}
     sets = {"test": (ds.test_x, ds.test_y)}
     if len(val_idx):

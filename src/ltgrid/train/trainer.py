@@ -225,6 +225,23 @@ def prepare_classifier(model: nn.Module, method: Method) -> list[nn.Parameter]:
     return [model.classifier.scales]
 
 
+def frozen_backbone(model: nn.Module, shift_bn: bool) -> Callable[[Tensor], Tensor]:
+    """Logits from features computed without gradients; the backbone's batch norms keep stage 1's
+    statistics, or with `shift_bn` run in training mode so they re-estimate them on these batches."""
+    norms = [m for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith("classifier")]
+
+    def forward(x: Tensor) -> Tensor:
+        model.eval()
+        for module in norms if shift_bn else ():
+            module.train()
+        with torch.no_grad():
+            feats = model.forward_features(x)
+        return model.classifier(feats)
+
+    return forward
+
+
 def stage_two(
     model: nn.Module, method: Method, counts: Tensor, recipe: dict[str, Any],
     val_accuracy: Callable[[], float] | None = None,
@@ -245,17 +262,6 @@ def stage_two(
         groups.append({"params": list(inner.parameters()), "lr_factor": spec.classifier_lr_factor})
     if spec.scaled:
         groups.append({"params": [classifier.scales], "lr_factor": 1.0})
-    backbone = [m for name, m in model.named_modules() if name != "classifier" and not name.startswith("classifier.")]
-
-    def frozen_forward(x: Tensor) -> Tensor:
-        model.eval()  # backbone statistics stay those of stage 1 ...
-        if spec.shift_bn:  # ... unless they are re-estimated on this stage's batches
-            for module in backbone:
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.train()
-        with torch.no_grad():
-            feats = model.forward_features(x)
-        return classifier(feats)
 
     def prepare() -> None:
         if spec.kind == "crt":
@@ -279,7 +285,7 @@ def stage_two(
         lr=lambda e: 0.5 * spec.lr * (1 + math.cos(math.pi * e / spec.epochs)),
         sampler=sampler,
         params=groups,
-        forward=frozen_forward,
+        forward=frozen_backbone(model, spec.shift_bn),
         mixing=False,
         loss=lambda logits, batch: mixed_loss(loss, logits, batch),
         optimizer=optimizer,
@@ -364,11 +370,12 @@ class Trainer:
     cell's MLflow run and checkpoints (in that order, so a rerun epoch is logged once only)."""
 
     def __init__(self, cell: dict[str, Any], parts: CellParts, out_dir: Path, run: CellRun, state: CellState,
-                 saved: dict[str, Any] | None, label: str) -> None:
+                 saved: dict[str, Any] | None, label: str, reused: bool) -> None:
         self.cell, self.parts, self.out_dir, self.run, self.state, self.label = cell, parts, out_dir, run, state, label
         self.saved_optimizer = saved.get("optimizer") if saved is not None else None
-        # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
-        self.logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
+        # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
+        # whole cell, which then reopens its run) is trained again, to the same numbers, and not logged again.
+        self.logged_steps = run.logged_steps("train_loss", "test_acc") if reused else set()
         self.batch_size = cell["recipe"]["batch_size"]
         self.progress = Progress(sum(max(s.epochs, 1) for s in parts.stages), len(state.history), label)
 
@@ -470,10 +477,10 @@ def train_cell(
     seed_everything(cell["seed"], bool(cell["recipe"]["deterministic"]))
     parts = build_parts(cell, data_path, split_path, stage1_model)
     state, saved = resume(out_dir, cell, parts, label)
-    run = open_cell_run(tracking, cell, label, state.run_id)
+    run, reused = open_cell_run(tracking, cell, label, state.run_id)
     state.run_id = run.run_id
     with failures_marked(run, cell, label):
-        Trainer(cell, parts, out_dir, run, state, saved, label).train()
+        Trainer(cell, parts, out_dir, run, state, saved, label, reused).train()
     return write_outputs(out_dir, cell, label, parts, state, run)
 
 
