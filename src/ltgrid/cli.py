@@ -184,7 +184,7 @@ def _data_commands(sub: Any) -> None:
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
     s.add_argument("--options", required=True,
-                   help="JSON of params.split_params: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
+                   help="JSON of params.split_options: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 

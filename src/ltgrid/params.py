@@ -340,11 +340,16 @@ def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
 
 
 def split_params(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """What a split file depends on (Snakemake reruns the split when it changes): the
-    `--options` of `python -m ltgrid split`, every key given."""
+    """What a split file's indices depend on besides its mode (Snakemake reruns the split when
+    it changes), every key given."""
     split = dataset(config, name)["split"]
-    return {"n_max": split.get("n_max"), "val_per_class": split["val_per_class"], "mode": split["mode"],
+    return {"n_max": split.get("n_max"), "val_per_class": split["val_per_class"],
             "test_holdout_per_class": split["test_holdout_per_class"]}
+
+
+def split_options(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The `--options` of `python -m ltgrid split`: split_params and the split mode, every key given."""
+    return {**split_params(config, name), "mode": dataset(config, name)["split"]["mode"]}
 
 
 def fingerprint(obj: Any) -> str:

@@ -59,8 +59,8 @@ def test_schema_defaults_fill_recipes_and_datasets(repo_root, monkeypatch):
 
     defaults = inspect.signature(shot_groups).parameters
     assert (defaults["many"].default, defaults["few"].default) == (100, 20)
-    assert params.split_params(config, "digits") == {"n_max": 100, "val_per_class": 20, "mode": "profile",
-                                                     "test_holdout_per_class": 0}
+    assert params.split_options(config, "digits") == {"n_max": 100, "val_per_class": 20, "mode": "profile",
+                                                      "test_holdout_per_class": 0}
 
 
 CHECK = """

@@ -65,7 +65,7 @@ def cell_json(wc):
 
 def split_options(wc):
     """`--options` of the split command: what the split file depends on."""
-    return json.dumps(ltparams.split_params(config, wc.dataset), sort_keys=True)
+    return json.dumps(ltparams.split_options(config, wc.dataset), sort_keys=True)
 
 
 def benchmark_file(job):

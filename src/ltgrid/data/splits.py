@@ -162,7 +162,7 @@ def write_split(path: str | Path, split: dict[str, Any], dataset: str) -> None:
 
 def split_dataset(data: str | Path, dataset: str, rho: float, seed: int, options: dict[str, Any], out: str | Path) -> dict[str, Any]:
     """The split file of one (dataset, rho, split seed) from a prepared dataset.npz, written
-    atomically; `options` are params.split_params (every key given). What rule split runs."""
+    atomically; `options` are params.split_options (every key given). What rule split runs."""
     from ltgrid.data import labels_of_test_set, train_labels
 
     labels, num_classes = train_labels(data)

@@ -26,5 +26,5 @@ def cell_inputs(config: dict[str, Any], cell: params.Cell, work: str | Path, exp
     work.mkdir(parents=True, exist_ok=True)
     data, split = work / "dataset.npz", work / "split.json"
     prepare_dataset(params.dataset(config, cell.dataset)["source"], data)
-    split_dataset(data, cell.dataset, float(cell.rho), cell.split, params.split_params(config, cell.dataset), split)
+    split_dataset(data, cell.dataset, float(cell.rho), cell.split, params.split_options(config, cell.dataset), split)
     return CellInputs(data, split, local_store(work, experiment))
