@@ -96,10 +96,12 @@ def test_a_real_overflow_is_caught_too(bench, tmp_path):
 def test_out_of_gpu_memory_names_the_cell_and_the_params(bench, tmp_path, monkeypatch):
     monkeypatch.setenv(faults.ENV, "oom@0:1")
     out = tmp_path / "cell"
+    resolved = cell(bench[4], method="ce")
     with pytest.raises(TrainingError) as err:
-        train(bench, cell(bench[4], method="ce"), out)
+        train(bench, resolved, out)
     message = str(err.value)
-    assert message.startswith("default/digits/rho10/split0/ce/seed0: out of GPU memory (batch_size=32")
+    batch = resolved["recipe"]["batch_size"]  # the default recipe's, whatever it is now
+    assert message.startswith(f"default/digits/rho10/split0/ce/seed0: out of GPU memory (batch_size={batch}")
     assert "recipes.digits.batch_size" in message and "LTGRID_SLOTS_PER_GPU=1" in message
     assert not any((out / name).exists() for name in RESULTS)
 

@@ -74,6 +74,12 @@ def test_a_foreign_replaced_or_missing_store(tmp_path, healthy):
     assert "the grid's experiment was recorded in sqlite:///" in moved and "MLFLOW_TRACKING_URI" in moved
 
 
+def test_an_unreadable_record(tmp_path, healthy):
+    uri, db, tracking = project(tmp_path, healthy)
+    tracking.write_text('{"uri": ')
+    assert store_problem(uri, tracking).startswith(f"{tracking} is unreadable (")
+
+
 def test_a_deleted_experiment(tmp_path, healthy):
     uri, db, tracking = project(tmp_path, healthy)
     with sqlite3.connect(db) as con:

@@ -4,6 +4,7 @@ import json
 import os
 
 from ltgrid import params as ltparams
+from ltgrid import plugins as ltplugins
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.report.tables import FORMATS, agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
@@ -12,10 +13,10 @@ from ltgrid.tracking.grid import grid_spec
 # must not inherit the embedded digits cells.
 if not config:
     config.update(ltparams.load_yaml("params/default.yaml"))
-_resolved = ltparams.resolve_includes(config)
+# validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
+_resolved = ltparams.validate(ltparams.resolve_includes(config))
 config.clear()
 config.update(_resolved)
-ltparams.validate(config)
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
@@ -149,3 +150,13 @@ def agnostic_report(stem):
 
 
 TEST_AGNOSTIC_HTML = [agnostic_report(stem) for stem in TEST_AGNOSTIC]
+
+
+def plugin_sources(wc):
+    """The source files of the plugin modules a cell uses: editing one reruns exactly its cells."""
+    return ltplugins.source_files(ltparams.resolve_cell(config, cell_of(wc)).get("plugins", []))
+
+
+def source_plugin_files(wc):
+    """A dataset whose source kind a plugin provides depends on that plugin's files."""
+    return ltplugins.source_files(ltplugins.source_plugin(config, wc.dataset))

@@ -16,6 +16,7 @@ rule tracking_store:
 rule train:
     input:
         unpack(stage1_input),
+        plugins=plugin_sources,
         data=lambda wc: ltparams.raw_path(config, wc.dataset),
         split=lambda wc: ltparams.split_path(config, wc.dataset, wc.rho, wc.split),
         tracking=f"{RUNS}/tracking.json",

@@ -136,7 +136,15 @@ class TauRange:
         return f"{label} must be [start >= 0, stop >= start, step > 0], got {value!r}"
 
 
-Rule = Number | Integer | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
+@dataclass(frozen=True)
+class Unchecked:
+    """A plugin part's argument: declared by its signature, its value checked by the part when built."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        return None
+
+
+Rule = Unchecked | Number | Integer | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
 REQUIRED = object()  # default of an argument params must give
 
 
@@ -154,6 +162,17 @@ class Declaration:
     args: dict[str, Arg] = field(default_factory=dict)
     prefix: str = ""
     relation: Callable[[dict[str, Any]], str | None] | None = None
+    checked: bool = True  # False: a plugin's part, declared by its signature (values checked by building it)
+
+
+def from_signature(factory: Callable[..., Any], name: str) -> Declaration:
+    """A plugin part's declaration: its keyword arguments (besides class_counts) and their defaults."""
+    args = {
+        k: Arg(REQUIRED if p.default is inspect.Parameter.empty else p.default, Unchecked())
+        for k, p in inspect.signature(factory).parameters.items()
+        if k != "class_counts" and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return Declaration(args, f"{name} ", checked=False)
 
 
 def _drw_needs_weighting(args: dict[str, Any]) -> str | None:
@@ -285,14 +304,18 @@ class PartRegistry(Registry[T]):
         self.family = family
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        if name not in PARTS[self.family]:
-            raise ValueError(f"{self.family} {name!r}: declare its arguments in PARTS of {__name__} first")
-        declared = set(PARTS[self.family][name].args)
+        """A built-in part must match its declaration in PARTS; a part declared nowhere (a plugin's)
+        is declared by its own signature, and its values are checked by building it."""
 
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            if name not in PARTS[self.family]:
+                if factory.__module__.startswith("ltgrid."):
+                    raise ValueError(f"{self.family} {name!r}: declare its arguments in PARTS of {__name__} first")
+                PARTS[self.family][name] = from_signature(factory, name)
+            declared = PARTS[self.family][name]
             takes = set(inspect.signature(factory).parameters) - {"class_counts"}
-            if takes != declared:
-                raise ValueError(f"{self.family} {name!r} takes {sorted(takes)} but {__name__} declares {sorted(declared)}")
+            if takes != set(declared.args):
+                raise ValueError(f"{self.family} {name!r} takes {sorted(takes)} but {__name__} declares {sorted(declared.args)}")
             return Registry.register(self, name)(factory)
 
         return deco

@@ -94,3 +94,13 @@ def build_method(name: str, spec: dict[str, Any] | None, class_counts: Tensor) -
         schedule=Schedule(**parts["schedule"]), stage2=stage2,
         stage2_loss=_loss(name, stage2.loss, counts) if stage2 is not None else None, optimizer=parts["optimizer"],
     )
+
+
+def trial_build(name: str, spec: dict[str, Any] | None, num_classes: int = 10) -> None:
+    """Build the method on long-tailed stand-in counts (100 down to 10) before the data exists,
+    so a plugin part's own value checks stop the grid early; raises PartError naming the method."""
+    i = torch.arange(num_classes, dtype=torch.float64)
+    try:
+        build_method(name, spec, torch.floor(100 * 10 ** (-i / (num_classes - 1))))
+    except ValueError as exc:
+        raise PartError(f"method {name!r}: {exc}") from None

@@ -93,7 +93,10 @@ def store_problem(uri: str, record: str | Path | None = None) -> str | None:
     """
     db = sqlite_path(uri)
     record = Path(record) if record is not None else None
-    info = json.loads(record.read_text()) if record is not None and record.exists() else None
+    try:
+        info = json.loads(record.read_text()) if record is not None and record.exists() else None
+    except (OSError, ValueError) as exc:
+        return f"{record} is unreadable ({exc}): `rm {record}` and rerun (every cell of the grid retrains)"
     if db is None:
         if info is not None and info.get("uri") != uri:
             return _record_problem(uri, Path(), record, info)

@@ -54,7 +54,7 @@ class Bayias(PriorShiftedCE):
     uniform when absent, where it reduces to Balanced Softmax.
     """
 
-    def __init__(self, class_counts: Tensor, test_prior: list[float] | None) -> None:
+    def __init__(self, class_counts: Tensor, test_prior: list[float] | None = None) -> None:
         super().__init__(class_counts)
         n = self.num_classes
         if test_prior is None:
