@@ -215,6 +215,15 @@ def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, An
     return errors
 
 
+def _plugin_model(config: dict[str, Any], name: str) -> bool:
+    """A model a plugin registered (only a grid with plugins pays for the model registry's torch)."""
+    if not config.get("plugins"):
+        return False
+    from ltgrid.models import MODELS
+
+    return name in MODELS
+
+
 def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
     """Names and values the schema cannot check: registries, method parts (methods/catalog.py),
     cross-references. Imports nothing heavy: `snakemake -n` runs this on every parse."""
@@ -231,7 +240,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
         where = f"datasets.{ds_name}"
         if ds["source"]["kind"] not in SOURCES:
             errors.append(f"{where}.source.kind = {ds['source']['kind']!r}: unknown; known: {SOURCES.names()}")
-        if ds["model"] not in MODEL_NAMES:
+        if ds["model"] not in MODEL_NAMES and not _plugin_model(config, ds["model"]):
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {sorted(MODEL_NAMES)}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")

@@ -26,13 +26,23 @@ def test_every_registered_part_is_declared_with_its_arguments():
             assert takes == set(catalog.PARTS[family][name].args), (family, name)
 
 
-def test_a_part_declared_nowhere_cannot_register():
-    from ltgrid.methods import MIXINGS
+def test_a_builtin_part_must_be_declared_and_a_plugin_part_is_declared_by_its_signature():
+    def rule(class_counts, strength: float = 0.5):
+        return None
 
+    rule.__module__ = "ltgrid.methods.mixing.undeclared"
     with pytest.raises(ValueError, match="declare its arguments"):
-        MIXINGS.register("nosuch_rule")
+        catalog.PartRegistry("mixing").register("nosuch_rule")(rule)
     with pytest.raises(ValueError, match=r"takes \['beta'\] but .* declares \['alpha'\]"):
         catalog.PartRegistry("mixing").register("mixup")(lambda class_counts, beta: None)
+    rule.__module__ = "plugins.my_rule"
+    registry = catalog.PartRegistry("mixing")
+    registry.register("my_rule_i12")(rule)
+    try:
+        assert catalog.PARTS["mixing"]["my_rule_i12"].args["strength"].default == 0.5
+        assert not catalog.PARTS["mixing"]["my_rule_i12"].checked
+    finally:
+        del catalog.PARTS["mixing"]["my_rule_i12"]
 
 
 def test_method_parts_fill_every_default_once():
