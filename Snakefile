@@ -7,6 +7,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/analysis.smk"
 
 
 # Small jobs that may need the internet (downloads) run on the submitting machine, not on
@@ -21,4 +22,5 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        ANALYSES,
         CELL_RESULTS,

@@ -22,8 +22,19 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_plugins(modules: list[str] | str | None) -> None:
+    """Import the plugin modules a job's parts come from (a comma-separated string or a list)."""
+    from ltgrid import plugins
+
+    if isinstance(modules, str):
+        modules = [m for m in modules.split(",") if m]
+    plugins.load(modules or [])
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from ltgrid.data import prepare_dataset
+
+    _load_plugins(args.plugins)
 
     ds = prepare_dataset(json.loads(args.source), args.out)
     print(f"{args.out}: {len(ds.train_y)} train / {len(ds.test_y)} test images, {ds.num_classes} classes")
@@ -70,6 +81,8 @@ def _train(args: argparse.Namespace) -> int:
         if gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         from ltgrid.train.trainer import TrainingError, train_cell
+
+        _load_plugins(cell.get("plugins"))
 
         try:
             train_cell(
@@ -128,6 +141,31 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ablation(args: argparse.Namespace) -> int:
+    from ltgrid.report.ablation import write_ablation_figure, write_ablation_table
+
+    if args.figure:
+        print(write_ablation_figure(args.metrics, args.sweep, args.grid, args.figure, args.protocol))
+    else:
+        print(f"{len(write_ablation_table(args.metrics, args.sweep, args.grid, args.out_dir, args.protocol))} files in {args.out_dir}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ltgrid.report.compare import build_comparisons
+    from ltgrid.report.tables import FORMATS, RENDERERS, cell_rows
+    from ltgrid.io import write_text
+
+    tables = build_comparisons(
+        cell_rows(args.metrics), args.references.split(","), args.protocols.split(","), args.methods.split(","), args.grid
+    )
+    for stem, table in tables.items():
+        for ext in FORMATS:
+            write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
+    print(f"{len(tables)} comparison tables in {args.out_dir}")
+    return 0
+
+
 def _overlay(args: argparse.Namespace) -> int:
     from ltgrid.report.tables import write_overlay
 
@@ -164,6 +202,28 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(args.grid, args.uri, args.host, args.port, args.open)
 
 
+def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
+    """The ablation report of a sweep and the comparison tables (workflow/rules/analysis.smk)."""
+    s = sub.add_parser("ablation", help="a sweep's table (--out-dir) or one (dataset, rho)'s figure (--figure)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--sweep", required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
+    where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
+    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_ablation)
+
+    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--references", required=True, help="comma-separated reference methods")
+    s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--protocols", required=True, help="comma-separated")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_compare)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -175,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
     s.add_argument("--source", required=True, help="the dataset's `source` params as JSON")
+    s.add_argument("--plugins", default="", help="comma-separated plugin modules to import first (a plugin's source kind)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_prepare)
 
@@ -234,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--methods", required=True, help="comma-separated legend order")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_test_agnostic_figure)
+
+    add_analysis_commands(sub)
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)

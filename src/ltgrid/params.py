@@ -135,6 +135,25 @@ def _credential_errors(value: Any, where: str = "") -> list[str]:
     return []
 
 
+def _extension_errors(config: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """Plugins load (their parts are unknown until then), each swept value passes its part's
+    checks, `compare_to` names methods the grid runs. Also returns the variants of sweeps
+    already reported, so they are not reported again one by one."""
+    from ltgrid import plugins, sweeps
+
+    errors = plugins.load_errors(config)
+    if errors:
+        return errors, set()
+    errors = sweeps.value_errors(config)
+    failed = {e.split(".", 2)[1] for e in errors}
+    skip = {name for name, v in sweeps.variants(config).items() if v.sweep in failed}
+    run = {m for ds in config["datasets"] for m in dataset_methods(config, ds)}
+    for i, ref in enumerate(config.get("compare_to") or []):
+        if ref not in run:
+            errors.append(f"compare_to[{i}] = {ref!r}: not a method this grid runs; it runs: {sorted(run)}")
+    return errors, skip
+
+
 def _repeated(names: list[Any], where: str) -> list[str]:
     """A name listed twice would silently train its cells once: say so instead."""
     first: dict[Any, int] = {}
@@ -158,7 +177,7 @@ def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, An
     return errors
 
 
-def _semantic_errors(config: dict[str, Any]) -> list[str]:
+def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
     from ltgrid.data import SOURCES
     from ltgrid.methods import validate_method
     from ltgrid.data.source_checks import source_problems
@@ -199,7 +218,7 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
                     f"epochs = {recipe['epochs']}"
                 )
         for method in dataset_methods(config, ds_name):
-            if method not in library:
+            if method not in library or method in skip:
                 continue
             try:
                 validate_method(method, method_spec(config, ds_name, method))
@@ -215,11 +234,21 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Check a grid before any job runs; raise ParamsError listing every problem found."""
+    """Check a grid before any job runs; raise ParamsError listing every problem found.
+
+    Returns the grid with its sweeps expanded into methods (ltgrid.sweeps): use the return value.
+    """
+    from ltgrid import sweeps
+
     schema = load_yaml(schema_path)
     errors = _schema_errors(config, schema)
     if not errors:
-        errors = _credential_errors(config) + _semantic_errors(config)
+        errors = _credential_errors(config)
+    if not errors:
+        config = sweeps.expand(config)  # a malformed sweep raises SweepError, a ParamsError
+        errors, skip = _extension_errors(config)
+        if not errors or skip:
+            errors += _semantic_errors(config, skip)
     if errors:
         raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
     return config
@@ -267,7 +296,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     ds = config["datasets"][cell.dataset]
     split = ds.get("split") or {}
     shots = ds.get("shots") or {}
-    return {
+    resolved = {
         "grid": config["grid"],
         "dataset": cell.dataset,
         "rho": float(cell.rho),
@@ -284,6 +313,22 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "normalize": resolve_normalize(ds.get("normalize"), ds["source"]["kind"]),
         **base_fields(config, cell),
     }
+    return {**resolved, **extension_fields(config, resolved)}
+
+
+def extension_fields(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """A sweep variant's swept values and the plugin modules a cell uses: present only when
+    there are some, so cells of plain built-in methods keep the recipe they always had."""
+    from ltgrid import plugins, sweeps
+
+    out: dict[str, Any] = {}
+    variant = sweeps.variants(config).get(resolved["method"])
+    if variant is not None:
+        out["sweep"] = variant.record()
+    used = plugins.cell_plugins(config, resolved)
+    if used:
+        out["plugins"] = used
+    return out
 
 
 def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:

@@ -46,6 +46,11 @@ def snakemake(root: Path, params_file: Path, *targets: str, dry: bool = False):
         (lambda c: c["datasets"]["digits"].__setitem__("source", {"kind": "image_folder_archive", "path": "x.tar.gz", "classes": ["a"]}),
          "datasets.digits.source: a source needs an md5 or sha256 checksum"),
         (lambda c: c.__setitem__("methods", ["ce", "mixup", "ce"]), "methods[2] = 'ce': listed twice (also methods[0])"),
+        (lambda c: c.update(methods=["ce", "s"], sweeps={"s": {"base": "unimix", "values": {"mixing.alpha": [0.5, -1]}}}),
+         "sweeps.s.values.mixing.alpha[1] = -1: method 'unimix': unimix alpha must be a number > 0"),
+        (lambda c: c.update(methods=["s"], sweeps={"s": {"base": "unimix", "values": {"mixing.tau": []}}}),
+         "sweeps.s.values.mixing.tau = []"),
+        (lambda c: c.update(plugins=["plugins.nosuch"]), "plugins[0] = 'plugins.nosuch': cannot be imported"),
     ],
 )
 def test_bad_params_fail_the_dry_run_before_any_job(project, tmp_path, mutate, expected):

@@ -3,15 +3,16 @@ import json
 import os
 
 from ltgrid import params as ltparams
+from ltgrid import plugins as ltplugins
 
 # `--configfile` replaces the default grid instead of being merged into it: a paper grid
 # must not inherit the embedded digits cells.
 if not config:
     config.update(ltparams.load_yaml("params/default.yaml"))
-_resolved = ltparams.resolve_includes(config)
+# validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
+_resolved = ltparams.validate(ltparams.resolve_includes(config), "workflow/schemas/params.schema.yaml")
 config.clear()
 config.update(_resolved)
-ltparams.validate(config, "workflow/schemas/params.schema.yaml")
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
@@ -67,3 +68,13 @@ def cell_dirs():
 # predictions.npz or metrics.json is remade, with the tables after it, instead of being taken
 # for an intermediate that the existing tables make unnecessary.
 CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ("predictions.npz", "run.json", "metrics.json")]
+
+
+def plugin_sources(wc):
+    """The source files of the plugin modules a cell uses: editing one reruns exactly its cells."""
+    return ltplugins.source_files(ltparams.resolve_cell(config, cell_of(wc)).get("plugins", []))
+
+
+def source_plugin_files(wc):
+    """A dataset whose source kind a plugin provides depends on that plugin's files."""
+    return ltplugins.source_files(ltplugins.source_plugin(config, wc.dataset))

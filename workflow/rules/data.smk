@@ -34,14 +34,16 @@ rule inat_list:
 rule prepare_dataset:
     input:
         annotation_lists,
+        source_plugin_files,
     output:
         "data/raw/{dataset}/{key}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
+        plugins=lambda wc: ",".join(ltplugins.source_plugin(config, wc.dataset)),
     log:
         "results/logs/prepare/{dataset}/{key}.log",
     shell:
-        "python -m ltgrid prepare --source {params.source:q} --out {output} 2> {log}"
+        "python -m ltgrid prepare --source {params.source:q} --plugins '{params.plugins}' --out {output} 2> {log}"
 
 
 rule split:

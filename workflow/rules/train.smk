@@ -25,6 +25,7 @@ def stage1_input(wc):
 rule train:
     input:
         unpack(stage1_input),
+        plugins=plugin_sources,
         data=lambda wc: ltparams.raw_path(config, wc.dataset),
         split=lambda wc: ltparams.split_path(config, wc.dataset, wc.rho, wc.split),
         tracking=f"{RUNS}/tracking.json",

@@ -162,6 +162,20 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def extension_tags(cell: dict[str, Any]) -> dict[str, str]:
+    """Tags for a sweep variant's swept values (`sweep.mixing.alpha`) and the plugins a cell
+    uses, so the UI can filter and group runs by them."""
+    tags: dict[str, str] = {}
+    sweep = cell.get("sweep")
+    if sweep:
+        tags["sweep"] = sweep["name"]
+        tags["sweep.base"] = sweep["base"]
+        tags.update({f"sweep.{key}": str(value) for key, value in sweep["values"].items()})
+    if cell.get("plugins"):
+        tags["plugins"] = ",".join(cell["plugins"])
+    return tags
+
+
 class CellRun:
     """One MLflow run for one cell, created once and resumed by id (after a kill, or to evaluate)."""
 
@@ -245,6 +259,7 @@ def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
         "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
         "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
         "cell": label, "git_commit": git_commit(), RECIPE_TAG: fingerprint(cell),
+        **extension_tags(cell),
     }
 
 
