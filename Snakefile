@@ -21,3 +21,4 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        f"{RUNS}/grid_run.json",  # the tables and overlays as one MLflow run

@@ -125,6 +125,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _log_grid(args: argparse.Namespace) -> int:
+    from ltgrid.io import read_json, write_json
+    from ltgrid.tracking.grid_run import log_grid_run
+
+    info = read_json(args.tracking)
+    run_id = log_grid_run(info["uri"], info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
+    write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], "tracking_uri": info["uri"]})
+    print(f"grid run {run_id}: {len(args.tables)} tables, {len(args.figures)} figures")
+    return 0
+
+
 def _overlay(args: argparse.Namespace) -> int:
     from ltgrid.report.tables import write_overlay
 
@@ -220,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
+    s.add_argument("--summary", required=True, help="the grid's DVC metrics file, logged as metrics")
+    s.add_argument("--tables", nargs="+", required=True)
+    s.add_argument("--figures", nargs="*", default=[])
+    s.add_argument("--out", required=True, help="JSON naming the run")
+    s.set_defaults(func=_log_grid)
 
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)

@@ -105,18 +105,18 @@ CASES = ["wrong checksum", "truncated archive", "member escaping its folder", "m
 
 @pytest.mark.parametrize("kind", CASES)
 def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
-    shutil.rmtree(project / "data/raw/cifar", ignore_errors=True)  # each case starts with no cache
+    shutil.rmtree(project / "data/raw/baddata/cifar", ignore_errors=True)  # each case starts with no cache
     source, expected = tampered(kind, tmp_path)
     config = tiny_grid(grid="baddata")
     config["datasets"] = {"cifar": {
         "source": {"kind": "cifar10", **source}, "ratios": [10], "model": "resnet32", "recipe": "digits",
     }}
-    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), "data/raw/cifar/dataset.npz")
+    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), "data/raw/baddata/cifar/dataset.npz")
     assert proc.returncode != 0
     assert "rule prepare_dataset" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-    log = (project / "results/logs/prepare/cifar.log").read_text()
+    log = (project / "results/logs/baddata/prepare/cifar.log").read_text()
     assert expected in log, log[-3000:]
-    raw = project / "data/raw/cifar"
+    raw = project / "data/raw/baddata/cifar"
     left = sorted(str(p.relative_to(raw)) for p in raw.rglob("*")) if raw.exists() else []
     assert "dataset.npz" not in left
     assert not [p for p in left if Path(p).name.startswith(".") or p.endswith((".tmp", ".part", ".extracting"))], left

@@ -67,7 +67,7 @@ def test_table_row_for_every_method(project):
 
 
 def test_given_split_and_shot_groups_use_the_list_counts(project):
-    split = json.loads((project / "data/splits/tiny_lt/rho10_split0.json").read_text())
+    split = json.loads((project / f"data/splits/{GRID}/tiny_lt/rho10_split0.json").read_text())
     assert split["counts"] == list(TRAIN_COUNTS) and len(split["train_indices"]) == sum(TRAIN_COUNTS)
     cell = project / f"results/runs/{GRID}/tiny_lt/rho10/split0/unimix_bayias/seed0"
     run_record = json.loads((cell / "run.json").read_text())

@@ -34,24 +34,24 @@ rule prepare_dataset:
     input:
         annotation_lists,
     output:
-        "data/raw/{dataset}/dataset.npz",
+        f"{RAW}/{{dataset}}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
     log:
-        "results/logs/prepare/{dataset}.log",
+        f"results/logs/{GRID}/prepare/{{dataset}}.log",
     shell:
         "python -m ltgrid prepare --source {params.source:q} --out {output} 2> {log}"
 
 
 rule split:
     input:
-        "data/raw/{dataset}/dataset.npz",
+        f"{RAW}/{{dataset}}/dataset.npz",
     output:
-        "data/splits/{dataset}/rho{rho}_split{split}.json",
+        f"{SPLITS}/{{dataset}}/rho{{rho}}_split{{split}}.json",
     params:
         options=split_options,
     log:
-        "results/logs/split/{dataset}/rho{rho}_split{split}.log",
+        f"results/logs/{GRID}/split/{{dataset}}/rho{{rho}}_split{{split}}.log",
     shell:
         "python -m ltgrid split --data {input} --dataset {wildcards.dataset} --rho {wildcards.rho} "
         "--seed {wildcards.split} --options {params.options:q} --out {output} 2> {log}"
@@ -59,4 +59,4 @@ rule split:
 
 rule data_all:
     input:
-        sorted({f"data/splits/{c.dataset}/rho{c.rho}_split{c.split}.json" for c in CELLS}),
+        sorted({f"{SPLITS}/{c.dataset}/rho{c.rho}_split{c.split}.json" for c in CELLS}),

@@ -25,8 +25,8 @@ def stage1_input(wc):
 rule train:
     input:
         unpack(stage1_input),
-        data="data/raw/{dataset}/dataset.npz",
-        split="data/splits/{dataset}/rho{rho}_split{split}.json",
+        data=f"{RAW}/{{dataset}}/dataset.npz",
+        split=f"{SPLITS}/{{dataset}}/rho{{rho}}_split{{split}}.json",
         tracking=f"{RUNS}/tracking.json",
     output:
         predictions=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/predictions.npz",

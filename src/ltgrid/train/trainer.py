@@ -251,6 +251,7 @@ def train_cell(
             },
         )
         run.log_params(cell)
+        run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path, split)
         state["run_id"] = run.run_id
     else:
         run = CellRun(tracking["uri"], state["run_id"])
