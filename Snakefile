@@ -9,12 +9,13 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
-# Small jobs that may need the internet (downloads) run on the submitting machine, not on
-# cluster compute nodes.
+# Small jobs that may need the internet (downloads, a remote tracking server) run on the
+# submitting machine, not on cluster compute nodes.
 localrules:
     all,
     prepare_dataset,
     tracking_store,
+    grid_run,
 
 
 rule all:
