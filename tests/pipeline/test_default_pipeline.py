@@ -161,10 +161,12 @@ def store_uri(root: Path) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def test_grid_run_holds_the_tables_and_overlays(project, tmp_path):
+def test_grid_run_holds_the_tables_and_overlays(project, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     from ltgrid.tracking.grid_run import grid_runs
+
+    monkeypatch.chdir(project)  # the project's artifact locations are relative to its root
 
     client = MlflowClient(tracking_uri=store_uri(project))
     exp = client.get_experiment_by_name("ltgrid-default")
