@@ -31,14 +31,16 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ltgrid.data import train_labels
+    from ltgrid.data import labels_of_test_set, train_labels
     from ltgrid.data.splits import make_split, write_split
 
     labels, num_classes = train_labels(args.data)
     opts = json.loads(args.options)
+    holdout = opts.get("test_holdout_per_class", 0)
     split = make_split(
         labels, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0),
         mode=opts.get("mode", "profile"), num_classes=num_classes,
+        test_y=labels_of_test_set(args.data) if holdout else None, test_holdout_per_class=holdout,
     )
     write_split(args.out, split, args.dataset)
     print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
@@ -81,17 +83,15 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ltgrid.evaluate.cell import PER_CLASS_CSV, evaluate_cell, mlflow_metrics, write_cell_figures
-    from ltgrid.tracking.store import CellRun
+    from ltgrid.evaluate.cell import PER_CLASS_CSV, evaluate_cell, read_run, write_cell_figures
+    from ltgrid.tracking.grid import flat_metrics
+    from ltgrid.tracking.store import log_evaluation
 
     cell_dir = Path(args.cell_dir)
-    result = evaluate_cell(cell_dir)
-    files = write_cell_figures(cell_dir, result)
-    run_info = json.loads((cell_dir / "run.json").read_text())
-    run = CellRun(run_info["tracking_uri"], run_info["run_id"])
-    run.log_metrics(mlflow_metrics(result))
-    run.log_artifacts([cell_dir / "metrics.json", cell_dir / PER_CLASS_CSV])
-    run.log_artifacts(files, "figures")
+    run = read_run(cell_dir)
+    result = evaluate_cell(cell_dir, run)
+    figures = write_cell_figures(cell_dir, result, run)
+    log_evaluation(run, flat_metrics(result), [cell_dir / "metrics.json", cell_dir / PER_CLASS_CSV], figures)
     final = result["protocols"]["final"]
     print(f"{result['label']}: top-1 error {final['top1_err']:.2f}%, ECE {final['ece']:.2f}%")
     return 0
@@ -117,7 +117,7 @@ def _report(args: argparse.Namespace) -> int:
     )
     write_json(args.summary, summary(df))
     if args.tracking and args.grid_spec:
-        from ltgrid.report.from_mlflow import record_grid_spec
+        from ltgrid.tracking.grid import record_grid_spec
 
         info = read_json(args.tracking)
         record_grid_spec(info["uri"], info["experiment_id"], json.loads(args.grid_spec))
@@ -146,12 +146,12 @@ def _overlay(args: argparse.Namespace) -> int:
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
     from ltgrid.report import from_mlflow as mt
     from ltgrid.report.tables import write_tables
-    from ltgrid.tracking.store import redact, tracking_uri
+    from ltgrid.tracking.grid import evaluated_runs
+    from ltgrid.tracking.store import experiment_name, redact, tracking_uri
 
     uri = args.tracking_uri or tracking_uri()
-    experiment = args.experiment or f"ltgrid-{args.grid}"
-    runs, spec = mt.search_grid_runs(uri, experiment, args.grid)
-    runs = mt.latest_per_cell(runs, spec)
+    experiment = args.experiment or experiment_name({"grid": args.grid})
+    runs, spec = evaluated_runs(uri, experiment, args.grid)
     df = mt.rows_from_runs(runs)
     methods = mt.method_order(spec, args.methods.split(",") if args.methods else None, runs)
     files = write_tables(df, args.out_dir, methods, args.grid, None, _published(args))
@@ -188,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, mode (profile | given)")
+    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 
@@ -259,15 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user's mistake (the project's own errors, a missing input file) is one
+    line and exit 2, anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
-    from ltgrid.params import ParamsError
+    from ltgrid.errors import UserError
 
     try:
         return int(args.func(args) or 0)
-    except Exception as exc:
-        from ltgrid.data.sources import SourceError  # here, not above: `train` loads torch after its lease
-
-        if not isinstance(exc, (ParamsError, SourceError, FileNotFoundError, ValueError)):
-            raise
+    except (UserError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -20,6 +20,12 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def umask_mode(full: int) -> int:
+    """`full` (0o666 file, 0o777 folder) less the process umask: the mode open()/mkdir() give,
+    for temporaries (created 0600/0700) renamed into shared places."""
+    return full & ~_UMASK
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary sibling path; rename it onto `path` only if the block succeeds."""
@@ -28,7 +34,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     # mkstemp makes the file 0600; results are shared (DVC, a team's cluster), so give it
     # the mode open() would have: 0666 less the umask.
-    os.fchmod(fd, 0o666 & ~_UMASK)
+    os.fchmod(fd, umask_mode(0o666))
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -18,11 +18,10 @@ from typing import Any, Iterable
 import jsonschema
 import yaml
 
+from ltgrid.data.normalization import resolve_normalize
+from ltgrid.errors import ParamsError  # noqa: F401  (re-exported: callers catch params.ParamsError)
+
 DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
-
-
-class ParamsError(ValueError):
-    """A params file is invalid; the message names the key and the bad value."""
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -95,6 +94,11 @@ def dataset_methods(config: dict[str, Any], dataset: str) -> list[str]:
     return list(config["datasets"][dataset].get("methods") or config["methods"])
 
 
+def method_order(config: dict[str, Any]) -> list[str]:
+    """Every method of the grid once, in first-seen order over the datasets: rows and legends."""
+    return list(dict.fromkeys(m for ds in config["datasets"] for m in dataset_methods(config, ds)))
+
+
 def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
     """The method's library entry with the dataset's overrides merged in (its parts only)."""
     spec = {k: v for k, v in config["method_library"][method].items() if k != "description"}
@@ -155,6 +159,13 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
         for name in ds.get("method_overrides") or {}:
             if name not in library:
                 errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        try:
+            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+        except ValueError as exc:
+            errors.append(f"{where}.{exc}")
+        split = ds.get("split") or {}
+        if split.get("test_holdout_per_class") and split.get("val_per_class"):
+            errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
         shots = ds.get("shots") or {}
         if shots and shots.get("few", 20) > shots.get("many", 100):
             errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
@@ -247,6 +258,8 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "method_spec": method_spec(config, cell.dataset, cell.method),
         "shots": {"many": shots.get("many", 100), "few": shots.get("few", 20)},
         "val_per_class": split.get("val_per_class", 0),
+        "test_holdout_per_class": split.get("test_holdout_per_class", 0),
+        "normalize": resolve_normalize(ds.get("normalize"), ds["source"]["kind"]),
         **base_fields(config, cell),
     }
 
@@ -262,4 +275,7 @@ def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
 def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     """What a split file depends on (Snakemake reruns the split when it changes)."""
     split = config["datasets"][dataset].get("split") or {}
-    return {"n_max": split.get("n_max"), "val_per_class": split.get("val_per_class", 0)}
+    options = {"n_max": split.get("n_max"), "val_per_class": split.get("val_per_class", 0)}
+    if split.get("test_holdout_per_class"):  # only when set: existing splits keep their params
+        options["test_holdout_per_class"] = split["test_holdout_per_class"]
+    return options

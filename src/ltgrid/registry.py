@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+import inspect
+from typing import Any, Callable, Generic, Iterable, TypeVar
+
+from ltgrid.errors import ArgumentsError
 
 T = TypeVar("T")
+
+
+def argument_problem(
+    factory: Callable[..., Any],
+    kwargs: Iterable[str],
+    supplied: Iterable[str] = (),
+    extra: Iterable[str] = (),
+) -> str | None:
+    """Why `factory(**supplied, **kwargs)` would not bind, or None when it would.
+
+    `supplied` are arguments the builder passes itself; `extra` are names consumed
+    before the factory is called (e.g. the options every loss shares).
+    """
+    params = inspect.signature(factory).parameters
+    kwargs, supplied, extra = set(kwargs), set(supplied), set(extra)
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    named = {
+        k for k, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    accepted = (named | extra) - supplied
+    unknown = sorted(k for k in kwargs if k not in accepted)
+    if unknown and not open_kwargs:
+        return f"unknown argument(s) {', '.join(map(repr, unknown))}; accepts: {', '.join(sorted(accepted)) or 'none'}"
+    clash = sorted(kwargs & supplied)
+    if clash:
+        return f"argument(s) {', '.join(map(repr, clash))} are set by the pipeline, not params"
+    missing = sorted(
+        k for k, p in params.items()
+        if k in named and k not in supplied and k not in kwargs and p.default is inspect.Parameter.empty
+    )
+    if missing:
+        return f"missing argument(s) {', '.join(map(repr, missing))}"
+    return None
 
 
 class Registry(Generic[T]):
@@ -36,8 +73,10 @@ class Registry(Generic[T]):
             raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names())}") from None
 
     def build(self, name: str, **kwargs: Any) -> T:
+        """The part, after checking its arguments bind: a TypeError raised inside the factory
+        is a bug there and keeps its traceback."""
         factory = self.get(name)
-        try:
-            return factory(**kwargs)
-        except TypeError as exc:
-            raise TypeError(f"{self.kind} {name!r}: bad arguments {sorted(kwargs)}: {exc}") from None
+        problem = argument_problem(factory, kwargs)
+        if problem:
+            raise ArgumentsError(f"{self.kind} {name!r}: {problem}")
+        return factory(**kwargs)

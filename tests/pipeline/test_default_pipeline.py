@@ -59,7 +59,7 @@ def test_metrics_json_beside_predictions(project):
 def test_mlflow_holds_one_run_per_cell_with_metrics(project):
     from mlflow.tracking import MlflowClient
 
-    from ltgrid.report.from_mlflow import search_grid_runs
+    from ltgrid.tracking.grid import search_grid_runs
 
     # Never mlflow.set_tracking_uri here: it exports MLFLOW_TRACKING_URI, and every later
     # test's pipeline (a subprocess) would then log into this store instead of its own.
@@ -185,7 +185,7 @@ def test_grid_run_holds_the_tables_and_overlays(project, tmp_path, monkeypatch):
 def test_each_cell_run_records_its_split_as_a_dataset(project):
     import hashlib
 
-    from ltgrid.report.from_mlflow import search_grid_runs
+    from ltgrid.tracking.grid import search_grid_runs
     from mlflow.tracking import MlflowClient
 
     runs, _ = search_grid_runs(store_uri(project), "ltgrid-default", "default")

@@ -86,6 +86,19 @@ def test_shot_group_table(report_project):
     assert r"\multicolumn{3}{c}{digits rho=10}" in tex
 
 
+def test_temperature_scaling_table(report_project):
+    """Each cell fits T on its validation split; the table shows ECE and NLL before and after, as the cells say."""
+    table = pd.read_csv(report_project / f"results/tables/{GRID}/temperature_final.csv", index_col="method", dtype=str)
+    assert list(table.columns) == [f"digits rho=10 {c}" for c in ("ECE", "ECE after TS", "NLL", "NLL after TS", "T")]
+    for method in METHODS:
+        finals = [json.loads((d / "metrics.json").read_text())["protocols"]["final"] for d in cell_dirs(report_project)
+                  if d.parent.name == method]
+        for column, key in (("ECE after TS", "ts_ece"), ("NLL", "nll"), ("T", "ts_temperature")):
+            mean = sum(m[key] for m in finals) / len(finals)
+            assert float(table.loc[method, f"digits rho=10 {column}"].split(" ")[0]) == pytest.approx(mean, abs=0.006)
+    assert "temperature scaling" in (report_project / f"results/tables/{GRID}/temperature_best_val.md").read_text()
+
+
 def test_published_vs_reproduced(report_project):
     table = pd.read_csv(report_project / f"results/tables/{GRID}/published_best_test.csv", dtype=str)
     rows = {r["method"]: r for _, r in table.iterrows()}

@@ -67,3 +67,31 @@ def test_a_different_seed_changes_the_run(digits_cell: dict) -> None:
     a_arrays, _ = _run(digits_cell, "a")
     b_arrays, _ = _run(other, "seed1")
     assert not np.array_equal(a_arrays["test_logits_final"], b_arrays["test_logits_final"])
+
+
+def test_tau_norm_chooses_tau_on_the_validation_split_and_evaluation_fits_a_temperature(digits_cell: dict) -> None:
+    """Stage 2 on the trained cell: tau is the best of 0, 0.1, ..., 2 on the val split; the val logits
+    saved beside the test ones give each protocol a temperature and calibration after scaling."""
+    from ltgrid.evaluate.cell import evaluate_cell
+    from ltgrid.evaluate.temperature import fit_temperature
+    from ltgrid.methods.stage2 import tau_grid
+
+    _run(digits_cell, "a")
+    config = params.load(ROOT / "params" / "default.yaml", ROOT / "workflow" / "schemas" / "params.schema.yaml", root=ROOT)
+    cell = params.resolve_cell(config, params.Cell("digits", params.format_rho(10), 0, "tau_norm", 0))
+    out = digits_cell["work"] / "tau_norm"
+    train_cell(cell, digits_cell["work"] / "dataset.npz", digits_cell["work"] / "split.json", out,
+               digits_cell["tracking"], threads=1, stage1_model=digits_cell["work"] / "a" / "model.pt")
+    arrays, run = _read(out)
+    record = run["history"][0]
+    taus = tau_grid([0.0, 2.0, 0.1])
+    assert record["stage"] == "tau_norm" and record["tau"] in taus
+    assert list(record["tau_scores"]) == [str(t) for t in taus]
+    assert record["tau_val_acc"] == max(record["tau_scores"].values()) == record["tau_scores"][str(record["tau"])]
+    assert record["val_acc"] == record["tau_val_acc"]  # the kept weights are the chosen tau's
+    assert {"val_labels", "val_logits_final", "val_logits_best_val", "val_logits_best_test"} <= arrays.keys()
+    result = evaluate_cell(out)
+    for protocol in ("final", "best_val", "best_test"):
+        m = result["protocols"][protocol]
+        t = fit_temperature(arrays[f"val_logits_{protocol}"], arrays["val_labels"])
+        assert m["ts_temperature"] == t and m["ts_nll"] >= 0 and 0 <= m["ts_ece"] <= 100

@@ -159,3 +159,58 @@ def test_ldam_drw_method_is_ldam_with_deferred_cb_weights() -> None:
     assert torch.equal(method.loss.class_weight, torch.ones(3))
     method.start_epoch(2, 4)
     assert torch.allclose(method.loss.class_weight, effective_number_weights(COUNTS, 0.9999).float())
+
+
+def test_weighted_mean_reduction_by_hand() -> None:
+    """sum(w_i l_i) / sum(w_i): weights (1/2, 3/2) on targets (0, 0, 1) divide by 1/2 + 1/2 + 3/2 = 5/2."""
+    counts = torch.tensor([3.0, 1.0])
+    z = torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0], [0.0, 0.0]])
+    y = torch.tensor([0, 0, 1])
+    loss = build_loss("ce", counts, reduction="weighted_mean")
+    loss.schedule_class_weight(torch.tensor([0.5, 1.5]), 0)
+    # per-sample CE: log 2, log(4/3), log 2
+    want = (0.5 * math.log(2) + 0.5 * math.log(4 / 3) + 1.5 * math.log(2)) / 2.5
+    got = mixed_loss(loss, z, MixedBatch.unmixed(z, y))
+    assert got.item() == pytest.approx(want, rel=1e-6)
+    # the authors' reduction is PyTorch's weighted cross-entropy
+    assert got.item() == pytest.approx(F.cross_entropy(z, y, weight=torch.tensor([0.5, 1.5])).item(), rel=1e-6)
+    plain = build_loss("ce", counts)
+    plain.schedule_class_weight(torch.tensor([0.5, 1.5]), 0)
+    assert mixed_loss(plain, z, MixedBatch.unmixed(z, y)).item() == pytest.approx(want * 2.5 / 3, rel=1e-6)
+
+
+def test_weighted_mean_of_a_mixed_batch_divides_by_the_lam_weighted_weights() -> None:
+    loss = build_loss("ce", COUNTS, weighting="class_balanced", beta=0.9, reduction="weighted_mean")
+    w = effective_number_weights(COUNTS, 0.9).float()
+    y_a, y_b, lam = torch.tensor([0, 1, 2, 2]), torch.tensor([2, 0, 1, 2]), torch.tensor([0.2, 0.5, 1.0, 0.7])
+    got = mixed_loss(loss, LOGITS, MixedBatch(LOGITS, y_a, y_b, lam))
+    num = (lam * w[y_a] * manual_ce(LOGITS, y_a) + (1 - lam) * w[y_b] * manual_ce(LOGITS, y_b)).sum()
+    assert got.item() == pytest.approx((num / (lam * w[y_a] + (1 - lam) * w[y_b]).sum()).item(), rel=1e-6)
+
+
+def test_ldam_drw_reduces_as_its_authors_and_cb_focal_keeps_the_mean() -> None:
+    """Library entries: LDAM-DRW's weighted mean makes its DRW phase the unweighted loss's scale
+    (unit weights: the same value as the plain mean); CB-focal divides by N, as Cui et al."""
+    import yaml
+    from pathlib import Path
+
+    library = yaml.safe_load((Path(__file__).resolve().parents[2] / "params" / "methods.yaml").read_text())["method_library"]
+    ldam = build_method("ldam_drw", library["ldam_drw"], COUNTS)
+    cb = build_method("cb_focal", library["cb_focal"], COUNTS)
+    assert ldam.loss.reduction == "weighted_mean" and cb.loss.reduction == "mean"
+    cos = torch.tanh(LOGITS)
+    batch = MixedBatch.unmixed(cos, TARGET)
+    ldam.start_epoch(0, 200)  # before DRW: unit weights, the weighted mean is the mean
+    before = ldam.loss_value(cos, batch)
+    assert before.item() == pytest.approx(ldam.loss(cos, TARGET).mean().item(), rel=1e-6)
+    ldam.start_epoch(160, 200)
+    w = effective_number_weights(COUNTS, 0.9999).float()
+    per = ldam.loss(cos, TARGET)  # already w_y l
+    assert ldam.loss_value(cos, batch).item() == pytest.approx((per.sum() / w[TARGET].sum()).item(), rel=1e-6)
+    assert cb.loss_value(LOGITS, MixedBatch.unmixed(LOGITS, TARGET)).item() == pytest.approx(
+        cb.loss(LOGITS, TARGET).mean().item(), rel=1e-6)
+
+
+def test_unknown_reduction_is_named() -> None:
+    with pytest.raises(ValueError, match="reduction 'sum' is not one of mean, weighted_mean"):
+        build_loss("ce", COUNTS, reduction="sum")

@@ -57,15 +57,23 @@ def test_shot_groups_rejects_bad_thresholds_and_counts() -> None:
         M.shot_groups([10, -3])
 
 
-def test_thirds_groups_c10_and_c100() -> None:
+def test_thirds_groups_c10_and_c100_are_the_authors_boundaries() -> None:
     g = M.thirds_groups(10)
-    assert g["head"].tolist() == [0, 1, 2, 3]
-    assert g["medium"].tolist() == [4, 5, 6]
+    assert g["head"].tolist() == [0, 1, 2]
+    assert g["medium"].tolist() == [3, 4, 5, 6]
     assert g["tail"].tolist() == [7, 8, 9]
     g = M.thirds_groups(100)
-    assert [g[k].size for k in ("head", "medium", "tail")] == [34, 33, 33]
-    assert g["head"][-1] == 33 and g["medium"][0] == 34 and g["tail"][0] == 67
-    assert np.array_equal(np.concatenate([g["head"], g["medium"], g["tail"]]), np.arange(100))
+    assert g["head"].tolist() == list(range(33))
+    assert g["medium"].tolist() == list(range(33, 66))
+    assert g["tail"].tolist() == list(range(66, 100))
+
+
+def test_thirds_groups_rule_for_other_class_counts() -> None:
+    """floor(C/3), floor(2C/3): C=3 -> one class each, C=8 -> [0,2), [2,5), [5,8), C=1000 -> 333 / 333 / 334."""
+    assert [M.thirds_groups(3)[k].tolist() for k in ("head", "medium", "tail")] == [[0], [1], [2]]
+    assert [M.thirds_groups(8)[k].tolist() for k in ("head", "medium", "tail")] == [[0, 1], [2, 3, 4], [5, 6, 7]]
+    g = M.thirds_groups(1000)
+    assert (g["medium"][0], g["tail"][0], g["tail"].size) == (333, 666, 334)
 
 
 def test_thirds_groups_rejects_fewer_than_three_classes() -> None:

@@ -16,6 +16,7 @@ import yaml
 
 from ltgrid.evaluate import cell as E
 from ltgrid.report import from_mlflow as MT
+from ltgrid.tracking import grid as TG
 from ltgrid.report import published as P
 from ltgrid.report import tables as R
 from ltgrid.evaluate.metrics import compute_metrics
@@ -160,8 +161,8 @@ def test_shot_table_groups_thresholds_and_class_counts(metrics_files):
     assert "digits: many = more than 40, medium = 15 to 40, few = fewer than 15 training images" in table.notes
     assert "digits rho=10: 2 / 2 / 6 classes per group" in table.notes  # COUNTS: 100, 60 | 36, 22 | rest
     thirds = R.group_table(df, "thirds", "best_test", ["ce"], "g")
-    assert thirds.header[1:4] == ["head", "medium", "tail"] and "4 / 3 / 3" in " ".join(thirds.notes)
-    assert "equal thirds" in thirds.caption and "TEST set" in thirds.caption
+    assert thirds.header[1:4] == ["head", "medium", "tail"] and "3 / 4 / 3" in " ".join(thirds.notes)
+    assert "[3,7)" in thirds.caption and "TEST set" in thirds.caption
 
 
 def test_published_table_dash_difference_and_source(metrics_files):
@@ -216,6 +217,9 @@ def test_grid_protocols_follow_validation_split():
     imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
     assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
     cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
+    assert R.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
+    for ds in cifar["datasets"].values():
+        del ds["split"]["test_holdout_per_class"]
     assert R.grid_protocols(cifar) == ["final", "best_test"]
 
 
@@ -272,7 +276,7 @@ def test_cell_figures_and_per_class_csv(tmp_path):
 
 
 def test_mlflow_metrics_carry_every_table_metric():
-    flat = E.mlflow_metrics(_result("ce", 0))
+    flat = TG.flat_metrics(_result("ce", 0))
     for protocol in E.PROTOCOLS:
         for key in ("top1_err", "ece", "many_acc", "thirds_tail_acc", "n_classes_few", "n_classes_thirds_head"):
             assert f"{protocol}_{key}" in flat
@@ -291,14 +295,14 @@ def _runs_frame(results: list[dict]) -> pd.DataFrame:
                "tags.grid": "g", "tags.dataset": cell["dataset"], "tags.rho": f"{cell['rho']:g}",
                "tags.split_seed": str(cell["split_seed"]), "tags.method": cell["method"], "tags.seed": str(cell["seed"]),
                "params.shots.many": str(cell["shots"]["many"]), "params.shots.few": str(cell["shots"]["few"])}
-        row.update({f"metrics.{k}": v for k, v in E.mlflow_metrics(result).items()})
+        row.update({f"metrics.{k}": v for k, v in TG.flat_metrics(result).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def test_rows_from_runs_equal_rows_from_files(metrics_files, tmp_path):
     results = [json.loads(p.read_text()) for p in metrics_files]
-    runs = MT.latest_per_cell(_runs_frame(results), None)
+    runs = TG.latest_per_cell(_runs_frame(results), None)
     from_runs = MT.rows_from_runs(runs)
     from_files = R.cell_rows(metrics_files)
     pd.testing.assert_frame_equal(from_runs, from_files)
@@ -313,17 +317,17 @@ def test_latest_run_per_cell_and_grid_spec_filter(metrics_files):
     stale["protocols"]["final"]["top1_err"] = 99.0
     frame = _runs_frame([stale] + results)  # the stale run is the older of two for ce/seed0/rho10
     failed = frame.iloc[[1]].assign(status="FAILED", start_time=pd.Timestamp(9999, unit="s"))
-    runs = MT.latest_per_cell(pd.concat([frame, failed]), None)
+    runs = TG.latest_per_cell(pd.concat([frame, failed]), None)
     assert len(runs) == 4 and 99.0 not in set(runs["metrics.final_top1_err"])
     config = {"grid": "g", "seeds": [0, 1], "methods": ["ce"],
               "datasets": {"digits": {"ratios": [10], "split": {"seeds": [0]}}}}
-    spec = MT.grid_spec(config)
-    assert spec["methods"] == ["ce"] and MT.spec_cells(spec) == {("digits", "10", "0", "ce", "0"), ("digits", "10", "0", "ce", "1")}
-    kept = MT.latest_per_cell(frame, spec)
+    spec = TG.grid_spec(config)
+    assert spec["methods"] == ["ce"] and TG.spec_cells(spec) == {("digits", "10", "0", "ce", "0"), ("digits", "10", "0", "ce", "1")}
+    kept = TG.latest_per_cell(frame, spec)
     assert sorted(zip(kept["tags.method"], kept["tags.rho"], kept["tags.seed"])) == [("ce", "10", "0"), ("ce", "10", "1")]
     assert MT.method_order(spec, None, kept) == ["ce"] and MT.method_order(spec, ["x"], kept) == ["x"]
     with pytest.raises(ValueError, match="no evaluated run"):
-        MT.latest_per_cell(frame.drop(columns=["metrics.final_top1_err"]), None)
+        TG.latest_per_cell(frame.drop(columns=["metrics.final_top1_err"]), None)
 
 
 @pytest.mark.parametrize("inherited", [None, "sqlite:////nonexistent/elsewhere.db"])
@@ -340,6 +344,6 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp_id = ensure_experiment(uri, "ltgrid-g", root=tmp_path)
     run = CellRun.create(uri, exp_id, "cell", {"grid": "g", "method": "ce"})
-    runs, spec = MT.search_grid_runs(uri, "ltgrid-g", "g")
+    runs, spec = TG.search_grid_runs(uri, "ltgrid-g", "g")
     assert list(runs["run_id"]) == [run.run_id] and spec is None
     assert os.environ.get("MLFLOW_TRACKING_URI") == inherited

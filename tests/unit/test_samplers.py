@@ -77,3 +77,55 @@ def test_bad_labels_and_epochs_fail_naming_the_value() -> None:
         sampler.epoch_indices(torch.tensor([0, 3]), 0, 2, g)
     with pytest.raises(ValueError, match="epoch=2"):
         sampler.epoch_indices(LABELS, 2, 2, g)
+
+
+# ---------------------------------------------------------------- class_cycle (Kang et al.'s class-aware sampler)
+
+
+def _cycle_epochs(labels: torch.Tensor, epochs: int, seed: int = 0, per_visit: int = 1) -> list[torch.Tensor]:
+    counts = torch.bincount(labels).double()
+    sampler = SAMPLERS.build("class_cycle", class_counts=counts, per_visit=per_visit)
+    g = torch.Generator().manual_seed(seed)
+    return [sampler.epoch_indices(labels, e, epochs, g) for e in range(epochs)]
+
+
+def test_class_cycle_by_hand() -> None:
+    """Labels (0, 0, 0, 1): visits alternate between the classes; class 0's draws run through
+    its three images before any repeats, class 1 always gives its only image."""
+    labels = torch.tensor([0, 0, 0, 1])
+    stream = torch.cat(_cycle_epochs(labels, 3))
+    drawn = labels[stream]
+    assert drawn.view(-1, 2).sort(dim=1).values.tolist() == [[0, 1]] * 6  # every 2 visits: each class once
+    zeros = stream[drawn == 0].tolist()
+    assert sorted(zeros[:3]) == [0, 1, 2] and sorted(zeros[3:6]) == [0, 1, 2]
+    assert stream[drawn == 1].tolist() == [3] * 6
+
+
+def test_class_cycle_visits_classes_evenly_and_every_image_before_repeats() -> None:
+    labels = torch.tensor([0] * 20 + [1] * 7 + [2] * 3 + [3] * 1)
+    epochs = _cycle_epochs(labels, 5, seed=3)
+    assert all(len(e) == len(labels) for e in epochs)
+    stream = torch.cat(epochs)
+    drawn = labels[stream]
+    for start in range(0, len(stream) - 3, 4):  # each window of C visits holds every class once
+        assert sorted(drawn[start:start + 4].tolist()) == [0, 1, 2, 3]
+    for c in range(4):
+        members = torch.nonzero(labels == c).flatten().tolist()
+        seq = stream[drawn == c].tolist()
+        n = len(members)
+        for k in range(len(seq) // n):  # every full run of n draws is a permutation of the class
+            assert sorted(seq[k * n:(k + 1) * n]) == members, (c, k)
+
+
+def test_class_cycle_is_resume_safe_seeded_and_takes_per_visit_images() -> None:
+    labels = torch.tensor([0] * 9 + [1] * 4 + [2] * 2)
+    counts = torch.bincount(labels).double()
+    full = _cycle_epochs(labels, 4, seed=1)
+    sampler = SAMPLERS.build("class_cycle", class_counts=counts)
+    fresh = torch.Generator().manual_seed(1)  # a resumed run: epoch 3 straight away
+    assert torch.equal(sampler.epoch_indices(labels, 3, 4, fresh), full[3])
+    assert not torch.equal(torch.cat(_cycle_epochs(labels, 4, seed=2)), torch.cat(full))
+    blocks = labels[torch.cat(_cycle_epochs(labels, 2, per_visit=3))][:-3].view(-1, 3)
+    assert all(len(set(b.tolist())) == 1 for b in blocks)  # 3 images of one class per visit
+    with pytest.raises(ValueError, match="per_visit must be an integer >= 1, got 0"):
+        SAMPLERS.build("class_cycle", class_counts=counts, per_visit=0)

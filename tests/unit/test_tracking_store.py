@@ -77,7 +77,7 @@ def test_cell_run_records_its_split_as_an_mlflow_dataset(tmp_path):
 def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from ltgrid.report.from_mlflow import search_grid_runs
+    from ltgrid.tracking.grid import search_grid_runs
     from ltgrid.tracking.grid_run import grid_runs, log_grid_run, summary_metrics
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -20,7 +20,7 @@ RUNS = f"results/runs/{GRID}"
 RAW = f"data/raw/{GRID}"
 SPLITS = f"data/splits/{GRID}"
 CELLS = ltparams.cells(config)
-METHOD_ORDER = list(dict.fromkeys(m for ds in config["datasets"] for m in ltparams.dataset_methods(config, ds)))
+METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]
 os.environ.setdefault("LTGRID_PROJECT_ROOT", os.getcwd())
 

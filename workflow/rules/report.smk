@@ -1,9 +1,9 @@
 # Every cell's metrics.json -> the grid's tables; per (dataset, rho) a reliability overlay.
 # Outputs marked report(...) go into `snakemake --report results/report.html` with the
 # captions in workflow/report/.
-from ltgrid.evaluate.cell import PROTOCOLS
-from ltgrid.report.from_mlflow import grid_spec
-from ltgrid.report.tables import FORMATS, table_stems, grid_protocols
+from ltgrid.evaluate.protocols import PROTOCOLS
+from ltgrid.tracking.grid import grid_spec
+from ltgrid.report.tables import FORMATS, table_stems, grid_protocols, has_validation
 
 report: "../report/workflow.rst"
 
@@ -11,6 +11,7 @@ TABLE_DIR = f"results/tables/{GRID}"
 FIGURE_DIR = f"results/figures/{GRID}"
 PUBLISHED = "params/published.yaml"
 GRID_PROTOCOLS = grid_protocols(config)
+CALIBRATED = any(has_validation(ds) for ds in config["datasets"].values())  # temperature-scaling tables
 OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
 CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
 FIGURES = OVERLAYS + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
@@ -33,10 +34,10 @@ rule tables:
     output:
         TABLES,
         files=[
-            path for stem in table_stems(GRID_PROTOCOLS) for ext in FORMATS
+            path for stem in table_stems(GRID_PROTOCOLS, CALIBRATED) for ext in FORMATS
             if ext != ".html" and (path := f"{TABLE_DIR}/{stem}{ext}") not in TABLES
         ],
-        html=[table_report(stem, p) for p in GRID_PROTOCOLS for stem in table_stems([p])],
+        html=[table_report(stem, p) for p in GRID_PROTOCOLS for stem in table_stems([p], CALIBRATED)],
         cells=f"{TABLE_DIR}/cells.csv",
         summary=f"results/metrics/{GRID}.json",
     params:

@@ -8,7 +8,7 @@ dataset format is one small module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 # A source builder takes its params (minus `kind`) and a scratch folder for downloads,
 # and returns the dataset's arrays (or a ListFileDataset: paths and labels, no pixels).
-SourceBuilder = Callable[..., Any]
 SOURCES: Registry[Any] = Registry("data source")
 
 
@@ -65,4 +64,10 @@ def train_labels(path: str | Path) -> tuple[np.ndarray, int]:
         return z["train_y"], len(z["classes"])
 
 
-__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels"]
+def labels_of_test_set(path: str | Path) -> np.ndarray:
+    """A prepared dataset's test labels (the held-out test slice is drawn on them)."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["test_y"]
+
+
+__all__ = ["SOURCES", "ArrayDataset", "load_arrays", "save_arrays", "prepare_dataset", "train_labels", "labels_of_test_set"]

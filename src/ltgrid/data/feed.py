@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ltgrid.errors import ParamsError
 from ltgrid.data.arrays import ArrayDataset, load_arrays
 from ltgrid.data.augment import normalize, random_crop, random_hflip
 from ltgrid.registry import Registry
@@ -31,6 +32,7 @@ class InMemoryFeed:
         device: torch.device,
         augment: dict[str, Any] | None = None,
         channels_last: bool = False,
+        normalize: dict[str, Any] | None = None,
     ) -> None:
         augment = augment or {}
         self.device = device
@@ -40,18 +42,24 @@ class InMemoryFeed:
         self.num_classes = ds.num_classes
         self.in_channels = ds.image_shape[2]
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
-        val_idx = np.asarray(split.get("val_indices") or [], dtype=np.int64)
         to_dev = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(device)  # noqa: E731
         self.train_x = to_dev(ds.train_x[train_idx])
         self.train_labels = torch.from_numpy(ds.train_y[train_idx]).long()
         self._train_y = self.train_labels.to(device)
-        # Normalisation statistics of the training split (what the model is fitted on).
+        self.mean, self.std = self._statistics(normalize)
+        self.eval_sets = {
+            which: (to_dev(x), torch.from_numpy(y).long()) for which, (x, y) in eval_arrays(ds, split).items()
+        }
+
+    def _statistics(self, normalize: dict[str, Any] | None) -> tuple[Tensor, Tensor]:
+        """Per-channel mean and std: the params' constants, else the training split's own."""
+        if normalize and normalize.get("mean") is not None:
+            mean, std = (torch.tensor(normalize[k], dtype=torch.float32, device=self.device) for k in ("mean", "std"))
+            if len(mean) != self.in_channels:
+                raise ValueError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
+            return mean, std
         pixels = self.train_x.double() / 255.0
-        self.mean = pixels.mean(dim=(0, 2, 3)).float()
-        self.std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
-        self.eval_sets = {"test": (to_dev(ds.test_x), torch.from_numpy(ds.test_y).long())}
-        if len(val_idx):
-            self.eval_sets["val"] = (to_dev(ds.train_x[val_idx]), torch.from_numpy(ds.train_y[val_idx]).long())
+        return pixels.mean(dim=(0, 2, 3)).float(), pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
 
     def _finish(self, x: Tensor) -> Tensor:
         x = normalize(x, self.mean, self.std)
@@ -75,23 +83,54 @@ class InMemoryFeed:
             yield self._finish(x[start : start + batch_size]), y[start : start + batch_size]
 
 
+def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The evaluation sets as (images, labels): `test` (the reported one) and, when the split has
+    one, `val` — taken from the training images the LT split left out, or, with
+    `val_source: test`, a held-out slice of the test set, the test set then being the rest."""
+    val_idx = np.asarray(split.get("val_indices") or [], dtype=np.int64)
+    if split.get("val_source", "train") == "test":
+        test_idx = np.asarray(split["test_indices"], dtype=np.int64)
+        if np.intersect1d(test_idx, val_idx).size:
+            raise ValueError("split file: val_indices and test_indices share test images")
+        return {"test": (ds.test_x[test_idx], ds.test_y[test_idx]), "val": (ds.test_x[val_idx], ds.test_y[val_idx])}
+    sets = {"test": (ds.test_x, ds.test_y)}
+    if len(val_idx):
+        sets["val"] = (ds.train_x[val_idx], ds.train_y[val_idx])
+    return sets
+
+
 @FEEDS.register("arrays")
-def _arrays_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> InMemoryFeed:
-    return InMemoryFeed(load_arrays(path), split, device, recipe.get("augment"), channels_last=channels_last)
+def _arrays_feed(
+    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
+    normalize: dict[str, Any] | None = None,
+) -> InMemoryFeed:
+    return InMemoryFeed(load_arrays(path), split, device, recipe.get("augment"), channels_last, normalize)
 
 
 @FEEDS.register("listfile")
-def _listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> Any:
+def _listfile_feed(
+    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
+    normalize: dict[str, Any] | None = None,
+) -> Any:
     from ltgrid.data.listfile_feed import listfile_feed  # imported here: listfile_feed.py builds on this module
 
-    return listfile_feed(path, split, device, recipe, channels_last)
+    return listfile_feed(path, split, device, recipe, channels_last, normalize)
 
 
 def dataset_format(path: str) -> str:
-    """The `format` a prepared dataset file declares ("arrays" when it predates the field)."""
+    """The `format` a prepared dataset file declares (`prepare` always writes it)."""
     with np.load(path, allow_pickle=False) as z:
-        return str(z["format"]) if "format" in z.files else "arrays"
+        if "format" not in z.files:
+            raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
+        return str(z["format"])
 
 
-def build_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> Any:
-    return FEEDS.build(dataset_format(path), path=path, split=split, device=device, recipe=recipe, channels_last=channels_last)
+def build_feed(
+    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
+    normalize: dict[str, Any] | None = None,
+) -> Any:
+    """The feed for a prepared dataset; `normalize` is the cell's resolved setting (None: the feed's default)."""
+    return FEEDS.build(
+        dataset_format(path), path=path, split=split, device=device, recipe=recipe, channels_last=channels_last,
+        normalize=normalize,
+    )

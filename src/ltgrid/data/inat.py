@@ -22,24 +22,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ltgrid.data.sources import ChecksumError, SourceError, file_digests
+from ltgrid.data.sources import SourceError, verified_file
 from ltgrid.io import write_text
 
 
 def verify_annotations(spec: dict[str, Any]) -> Path:
     """The annotation file named by {path, md5?, sha256?}, checked against the given digests."""
-    if not isinstance(spec, dict) or "path" not in spec or set(spec) - {"path", "md5", "sha256"}:
-        raise ValueError(f"annotation spec must be {{path, md5?, sha256?}}, got {spec!r}")
-    path = Path(spec["path"]).expanduser()
-    if not path.is_file():
-        raise SourceError(f"annotation file {path} does not exist (download the iNaturalist 2018 JSON files first)")
-    wanted = {a: str(spec[a]).lower() for a in ("md5", "sha256") if spec.get(a)}
-    if wanted:
-        actual = file_digests(path, tuple(wanted))
-        for algo, value in wanted.items():
-            if actual[algo] != value:
-                raise ChecksumError(f"annotation file {path} has {algo} {actual[algo]}, the params expect {value}")
-    return path
+    hint = " (download the iNaturalist 2018 JSON files first)"
+    return verified_file(spec, "annotation spec", "annotation file", hint)[0]
 
 
 def annotation_lines(data: dict[str, Any], where: str) -> list[str]:

@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ltgrid.data.sources import ChecksumError, SourceError, file_digests
+from ltgrid.data.sources import SourceError, verified_file
 from ltgrid.io import atomic_path
+from ltgrid.errors import ParamsError
 
 SETS = ("train", "val", "test")
 
@@ -51,23 +52,7 @@ def read_list(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray]:
 
 def verify_list(which: str, spec: dict[str, Any]) -> dict[str, str]:
     """Check a split file's checksums (any of md5 / sha256 the params give); return its digests."""
-    if not isinstance(spec, dict) or "path" not in spec:
-        raise ValueError(f"source.{which} must be {{path: <split file>, sha256: <hex>}}, got {spec!r}")
-    unknown = sorted(set(spec) - {"path", "md5", "sha256"})
-    if unknown:
-        raise ValueError(f"source.{which}: unknown key(s) {unknown}; allowed: path, md5, sha256")
-    path = Path(spec["path"]).expanduser()
-    if not path.is_file():
-        raise SourceError(f"source.{which}.path: split file {path} does not exist")
-    digests = file_digests(path)
-    for algo in ("md5", "sha256"):
-        wanted = spec.get(algo)
-        if wanted is not None and str(wanted).lower() != digests[algo]:
-            raise ChecksumError(
-                f"source.{which}: split file {path} has {algo} {digests[algo]}, the params expect {wanted}; "
-                "it is not the file the params name"
-            )
-    return digests
+    return verified_file(spec, f"source.{which}", "split file")[1]
 
 
 def missing_images(root: Path, paths: Sequence[str]) -> list[str]:
@@ -145,7 +130,7 @@ def check_expected(ds: ListFileDataset, expect: dict[str, int]) -> None:
     }
     unknown = sorted(set(expect) - set(found) - {"val_images"})
     if unknown:
-        raise ValueError(f"source.expect: unknown key(s) {unknown}; allowed: {sorted(found)}")
+        raise ParamsError(f"source.expect: unknown key(s) {unknown}; allowed: {sorted(found)}")
     bad = [f"{k}: expected {v}, the split files give {found.get(k)}" for k, v in expect.items() if found.get(k) != v]
     if bad:
         raise SourceError("split files do not match source.expect: " + "; ".join(bad))

@@ -20,12 +20,10 @@ import torch
 from torch import Tensor
 
 from ltgrid.data.listfile import ListFileDataset
+from ltgrid.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ltgrid.data.sources import SourceError
+from ltgrid.errors import ParamsError
 
-# ImageNet channel statistics (RGB, 0..1 scale): the normalisation every ImageNet-LT and
-# iNat recipe uses; computing them over 115k-437k decoded images would cost an epoch.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CHUNK = 64  # images per worker task: a batch of 512 is decoded by 8 workers at once
 WORKERS_ENV = "LTGRID_LOADER_WORKERS"
 
@@ -134,7 +132,7 @@ def default_workers() -> int:
     env = os.environ.get(WORKERS_ENV)
     if env is not None:
         if not env.isdigit():
-            raise ValueError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
+            raise ParamsError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
         return int(env)
     return max(1, min(32, len(os.sched_getaffinity(0)) - 1))
 
@@ -154,10 +152,11 @@ class ListFileFeed:
         augment: dict[str, Any] | None = None,
         channels_last: bool = False,
         workers: int | None = None,
+        normalize: dict[str, Any] | None = None,
     ) -> None:
         augment = dict(augment or {})
         if augment.get("crop_padding"):
-            raise ValueError(
+            raise ParamsError(
                 f"augment.crop_padding = {augment['crop_padding']}: list-file datasets take random-resized crops "
                 "(augment.image_size, crop_scale_min, eval_resize), not padded crops"
             )
@@ -166,14 +165,17 @@ class ListFileFeed:
         self.size = int(augment.get("image_size", 224))
         resize = int(augment.get("eval_resize", round(self.size * 256 / 224)))
         if resize < self.size:
-            raise ValueError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
+            raise ParamsError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
         self.device = device
         self.channels_last = channels_last
         self.num_classes = ds.num_classes
         self.in_channels = 3
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         if len(split.get("val_indices") or []):
-            raise ValueError("list-file datasets take their validation set from the val split file, not from the split")
+            raise ParamsError("list-file datasets take their validation set from the val split file, not from the split")
+        normalize = normalize or {"name": "imagenet", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+        if normalize.get("mean") is None:
+            raise ParamsError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
         paths = {"train": ds.paths["train"][train_idx]}
         self.train_labels = torch.from_numpy(ds.labels["train"][train_idx]).long()
         self._train_y = self.train_labels.to(device)
@@ -183,8 +185,8 @@ class ListFileFeed:
                 paths[which] = ds.paths[which]
                 self._eval_y[which] = torch.from_numpy(ds.labels[which]).long()
         self.eval_sets = {which: len(y) for which, y in self._eval_y.items()}
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+        self.mean = torch.tensor(normalize["mean"], device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(normalize["std"], device=device).view(1, 3, 1, 1) * 255
         self.workers = default_workers() if workers is None else int(workers)
         self._plan = TaskPlan()
         self._loader = torch.utils.data.DataLoader(
@@ -270,6 +272,11 @@ class ListFileFeed:
             yield x, y[got].to(self.device)
 
 
-def listfile_feed(path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool) -> ListFileFeed:
+def listfile_feed(
+    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
+    normalize: dict[str, Any] | None = None,
+) -> ListFileFeed:
     """The feed for a prepared list-file dataset (registered as format "listfile" in feed.py)."""
-    return ListFileFeed(ListFileDataset.load(path), split, device, recipe.get("augment"), channels_last=channels_last)
+    return ListFileFeed(
+        ListFileDataset.load(path), split, device, recipe.get("augment"), channels_last=channels_last, normalize=normalize
+    )

@@ -19,13 +19,15 @@ import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
+from ltgrid.errors import ParamsError, UserError
+from ltgrid.io import umask_mode
 
 _CHUNK = 1 << 20
 _HEX_DIGITS = {"md5": 32, "sha256": 64}
 
 
-class SourceError(RuntimeError):
+class SourceError(UserError, RuntimeError):
     """A raw source could not be fetched, verified or unpacked."""
 
 
@@ -40,10 +42,10 @@ class UnsafeArchiveError(SourceError):
 def _expected_digests(md5: str | None, sha256: str | None) -> dict[str, str]:
     wanted = {name: value for name, value in (("md5", md5), ("sha256", sha256)) if value is not None}
     if not wanted:
-        raise ValueError("a source needs an md5 or sha256 checksum; refusing to use unverified data")
+        raise ParamsError("a source needs an md5 or sha256 checksum; refusing to use unverified data")
     for name, value in wanted.items():
         if not isinstance(value, str) or not re.fullmatch(f"[0-9a-f]{{{_HEX_DIGITS[name]}}}", value.lower()):
-            raise ValueError(f"{name} checksum {value!r} is not {_HEX_DIGITS[name]} hex digits")
+            raise ParamsError(f"{name} checksum {value!r} is not {_HEX_DIGITS[name]} hex digits")
     return {name: value.lower() for name, value in wanted.items()}
 
 
@@ -60,6 +62,28 @@ def file_digests(path: Path, algorithms: tuple[str, ...] = ("md5", "sha256")) ->
 def _mismatch(wanted: dict[str, str], actual: dict[str, str]) -> str | None:
     bad = [f"{name} expected {wanted[name]}, got {actual[name]}" for name in wanted if actual[name] != wanted[name]]
     return "; ".join(bad) or None
+
+
+def verified_file(spec: Any, where: str, kind: str, hint: str = "") -> tuple[Path, dict[str, str]]:
+    """The file a params entry {path, md5?, sha256?} names, checked against every digest it gives
+    (read once); returns the path and both digests. `where` names the entry, `kind` the file."""
+    if not isinstance(spec, dict) or "path" not in spec:
+        raise ParamsError(f"{where} must be {{path, md5?, sha256?}}, got {spec!r}")
+    unknown = sorted(set(spec) - {"path", "md5", "sha256"})
+    if unknown:
+        raise ParamsError(f"{where}: unknown key(s) {unknown}; allowed: path, md5, sha256")
+    path = Path(spec["path"]).expanduser()
+    if not path.is_file():
+        raise SourceError(f"{where}.path: {kind} {path} does not exist{hint}")
+    digests = file_digests(path)
+    for algo in ("md5", "sha256"):
+        wanted = spec.get(algo)
+        if wanted is not None and str(wanted).lower() != digests[algo]:
+            raise ChecksumError(
+                f"{where}: {kind} {path} has {algo} {digests[algo]}, the params expect {wanted}; "
+                "it is not the file the params name"
+            )
+    return path, digests
 
 
 def verify(path: Path, md5: str | None = None, sha256: str | None = None) -> bool:
@@ -86,13 +110,6 @@ def _open_source(source: str, timeout: float) -> tuple[BinaryIO, str]:
         raise SourceError(f"local source {path} does not exist or is not a file")
     return open(path, "rb"), str(path)
 
-
-def _umask_mode(full: int) -> int:
-    """`full` (0o666 file, 0o777 folder) less the umask: temp files are created 0600/0700,
-    and a shared data folder needs the usual permissions once they are renamed into place."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return full & ~mask
 
 
 def _created_dirs(folder: Path) -> list[Path]:
@@ -163,7 +180,7 @@ def fetch(
                 f"{where} ({size} bytes) failed verification for {dest.name}: {problem}. "
                 "The file is corrupt, truncated or not the one the params name; nothing was kept."
             )
-        os.chmod(tmp, _umask_mode(0o666))
+        os.chmod(tmp, umask_mode(0o666))
         os.replace(tmp, dest)
     except BaseException:
         stream.close()
@@ -255,7 +272,7 @@ def safe_extract(tar_path: str | os.PathLike[str], target_dir: str | os.PathLike
                 raise UnsafeArchiveError(f"archive {archive}: {exc}; refusing to extract") from exc
             except (tarfile.ReadError, EOFError, zlib.error) as exc:
                 raise SourceError(f"archive {archive} is truncated or corrupt: {exc}") from exc
-        os.chmod(tmp, _umask_mode(0o777))
+        os.chmod(tmp, umask_mode(0o777))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -5,6 +5,15 @@ the head. Which images: one seeded numpy RandomState, class by class in class or
 that class's indices and keeps the first n_i; an optional balanced validation split takes
 `val_per_class` of the images the LT split left out.
 
+Held-out test slice (`test_holdout_per_class`, for CIFAR, whose head class has no spare
+training image at n_max = 5000): a fixed, seeded, balanced slice of the official test set
+becomes the validation set (model selection, temperature scaling, tau-norm's tau) and every
+reported figure is computed on the rest of the test set. The slice depends only on the test
+labels and the split seed (its own RandomState, so it is the same slice at every ratio):
+class by class, in class order, shuffle that class's test indices and hold out the first k.
+The split file then says `val_source: test`, `val_indices` index the test set and
+`test_indices` (sorted) are the reported test images; the two are disjoint by construction.
+
 Mode `given` (ImageNet-LT, iNaturalist 2018): the split files already are the long-tailed
 split, so every listed training image is kept and the counts are read off the labels. The
 grid's ratio must then be the lists' own max/min count (256 for ImageNet-LT's 1280/5, 500 for
@@ -19,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from ltgrid.io import read_json, write_json
+from ltgrid.errors import ParamsError
 
 
 def lt_counts(n_max: int, num_classes: int, rho: float) -> list[int]:
     """Exponential long-tail profile; computed as n_max * (1/rho)^(i/(C-1)) like the reference code."""
     if rho < 1:
-        raise ValueError(f"imbalance ratio rho must be >= 1, got {rho}")
+        raise ParamsError(f"imbalance ratio rho must be >= 1, got {rho}")
     if num_classes == 1:
         return [int(n_max)]
     return [int(n_max * (1.0 / rho) ** (i / (num_classes - 1.0))) for i in range(num_classes)]
@@ -36,10 +46,10 @@ def given_split(train_y: np.ndarray, rho: float, seed: int, num_classes: int | N
     counts = np.bincount(train_y, minlength=num_classes or 0)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        raise ValueError(f"split mode 'given': class(es) {empty[:10].tolist()} have no training image")
+        raise ParamsError(f"split mode 'given': class(es) {empty[:10].tolist()} have no training image")
     own = counts.max() / counts.min()
     if not np.isclose(rho, own, rtol=1e-6):
-        raise ValueError(
+        raise ParamsError(
             f"split mode 'given': ratio rho={rho:g} is not the split files' own ratio "
             f"{int(counts.max())}/{int(counts.min())} = {own:g}; set the dataset's ratios to [{own:g}]"
         )
@@ -54,6 +64,38 @@ def given_split(train_y: np.ndarray, rho: float, seed: int, num_classes: int | N
     }
 
 
+def holdout_slice(test_y: np.ndarray, per_class: int, seed: int) -> tuple[list[int], list[int]]:
+    """(held-out, reported) test indices: `per_class` seeded images of every class held out, the rest
+    (sorted) reported. Raises naming the class when one has too few test images to leave any."""
+    test_y = np.asarray(test_y)
+    if not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"test_holdout_per_class must be an integer >= 1, got {per_class!r}")
+    num_classes = int(test_y.max()) + 1
+    rng = np.random.RandomState(seed)
+    held = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(test_y == c)
+        if len(idx) <= per_class:
+            raise ValueError(
+                f"test_holdout_per_class={per_class}: class {c} has only {len(idx)} test images; "
+                "hold out fewer so that some remain to report on"
+            )
+        rng.shuffle(idx)
+        held.append(idx[:per_class])
+    held_idx = np.concatenate(held)
+    rest = np.setdiff1d(np.arange(len(test_y)), held_idx)
+    return held_idx.tolist(), rest.tolist()
+
+
+def with_test_holdout(split: dict[str, Any], test_y: np.ndarray, per_class: int, seed: int) -> dict[str, Any]:
+    """A split whose validation set is a held-out slice of the test set (see the module docstring)."""
+    if split["val_indices"]:
+        raise ValueError("test_holdout_per_class and val_per_class both give a validation set: set only one")
+    held, rest = holdout_slice(test_y, per_class, seed)
+    return {**split, "val_source": "test", "val_indices": held, "test_indices": rest,
+            "test_holdout_per_class": int(per_class)}
+
+
 def make_split(
     train_y: np.ndarray,
     rho: float,
@@ -62,20 +104,27 @@ def make_split(
     val_per_class: int = 0,
     mode: str = "profile",
     num_classes: int | None = None,
+    test_y: np.ndarray | None = None,
+    test_holdout_per_class: int = 0,
 ) -> dict[str, Any]:
     """Return {"counts", "train_indices", "val_indices", ...} for one (dataset, rho, seed)."""
+    if test_holdout_per_class:
+        if test_y is None:
+            raise ValueError("test_holdout_per_class needs the test labels")
+        split = make_split(train_y, rho, seed, n_max, val_per_class, mode, num_classes)
+        return with_test_holdout(split, test_y, test_holdout_per_class, seed)
     if mode == "given":
         if n_max is not None or val_per_class:
-            raise ValueError(
+            raise ParamsError(
                 f"split mode 'given' keeps the split files as they are: drop n_max ({n_max}) and "
                 f"val_per_class ({val_per_class}) (the val split file is the validation set)"
             )
         return given_split(train_y, rho, seed, num_classes)
     if mode != "profile":
-        raise ValueError(f"split mode {mode!r}: expected 'profile' or 'given'")
+        raise ParamsError(f"split mode {mode!r}: expected 'profile' or 'given'")
     train_y = np.asarray(train_y)
     if val_per_class < 0:
-        raise ValueError(f"val_per_class must be >= 0, got {val_per_class}")
+        raise ParamsError(f"val_per_class must be >= 0, got {val_per_class}")
     num_classes = int(train_y.max()) + 1
     available = np.bincount(train_y, minlength=num_classes)
     n_max = int(available[0]) if n_max is None else int(n_max)
@@ -85,13 +134,13 @@ def make_split(
     for c in range(num_classes):
         idx = np.flatnonzero(train_y == c)
         if counts[c] > len(idx):
-            raise ValueError(f"class {c} has {len(idx)} images but the profile (n_max={n_max}, rho={rho}) asks {counts[c]}")
+            raise ParamsError(f"class {c} has {len(idx)} images but the profile (n_max={n_max}, rho={rho}) asks {counts[c]}")
         rng.shuffle(idx)
         keep.append(idx[: counts[c]])
         if val_per_class:
             left = idx[counts[c] :]
             if len(left) < val_per_class:
-                raise ValueError(
+                raise ParamsError(
                     f"val_per_class={val_per_class}: class {c} has only {len(left)} images left out of the "
                     f"LT split (n_max={n_max}); lower val_per_class or n_max (class 0 keeps n_max images, "
                     f"so n_max can be at most {int(available[0]) - val_per_class})"
@@ -115,5 +164,5 @@ def read_split(path: str | Path) -> dict[str, Any]:
     split = read_json(path)
     for key in ("counts", "train_indices", "val_indices"):
         if key not in split:
-            raise ValueError(f"split file {path} lacks {key!r}")
+            raise ParamsError(f"split file {path} lacks {key!r}")
     return split

@@ -4,6 +4,9 @@ per-class accuracies and the cell's figures.
 Protocols: `final` (last epoch, the honest default), `best_val` (epoch with the best accuracy
 on the held-out validation split, when the split has one) and `best_test` (epoch chosen on
 the test set, as the authors' code did: for comparability only, labelled as such).
+With a validation set (held out of the training or of the test images), each protocol also gets
+temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
+ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
 The figures (reliability diagram, per-class accuracy against class size, training curves)
 show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
@@ -18,12 +21,9 @@ import numpy as np
 
 from ltgrid.io import read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
+from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
+from ltgrid.evaluate.temperature import fit_temperature, scaled
 
-PROTOCOLS = {
-    "final": "final epoch",
-    "best_val": "best epoch on the validation split",
-    "best_test": "best epoch on the TEST set (authors' protocol; optimistic, for comparison only)",
-}
 FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
 PER_CLASS_CSV = "per_class_acc.csv"
 
@@ -34,10 +34,15 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
+def read_run(cell_dir: str | Path) -> dict[str, Any]:
+    """The cell's run.json (what training wrote last): read once per evaluation and passed on."""
+    return read_json(Path(cell_dir) / "run.json")
+
+
+def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> dict[str, Any]:
     """Compute every protocol's metrics for a cell; write per_class_acc.csv and metrics.json atomically."""
     cell_dir = Path(cell_dir)
-    run = read_json(cell_dir / "run.json")
+    run = run if run is not None else read_run(cell_dir)
     cell = run["cell"]
     with np.load(cell_dir / "predictions.npz") as z:
         preds = {k: z[k] for k in z.files}
@@ -52,6 +57,8 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
         m["protocol"] = description
         if name != "final":
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
+        if f"val_logits_{name}" in preds:
+            m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
         protocols[name] = m
     result = {
         "label": run["label"],
@@ -70,25 +77,14 @@ def evaluate_cell(cell_dir: str | Path) -> dict[str, Any]:
     return result
 
 
-SCALAR_KEYS = (
-    "top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
-    "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
-    "n_classes_many", "n_classes_medium", "n_classes_few",
-    "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",
-)
-
-
-def mlflow_metrics(result: dict[str, Any]) -> dict[str, float]:
-    """Flat metric names for MLflow: '<protocol>_<metric>', plus '<protocol>_epoch' for the best-epoch
-    protocols: everything a table needs, so tables can be rebuilt from the MLflow store alone."""
-    out = {}
-    for protocol, m in result["protocols"].items():
-        for key in SCALAR_KEYS:
-            if m.get(key) is not None:
-                out[f"{protocol}_{key}"] = float(m[key])
-        if m.get("epoch") is not None:
-            out[f"{protocol}_epoch"] = float(m["epoch"])
-    return out
+def temperature_scaled(
+    test_logits: np.ndarray, val_logits: np.ndarray, val_labels: np.ndarray, test_labels: np.ndarray, counts: np.ndarray
+) -> dict[str, float]:
+    """Temperature fitted on the validation logits of the same model, then the test calibration metrics
+    of softmax(z / T) as ts_* (accuracy is unchanged by T). Post hoc: works for any method."""
+    t = fit_temperature(val_logits, val_labels)
+    m = compute_metrics(softmax(scaled(test_logits, t)), test_labels, counts)
+    return {"ts_temperature": t, **{f"ts_{k}": m[k] for k in TS_KEYS}}
 
 
 
@@ -112,7 +108,7 @@ def plot_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Path]:
+def write_cell_figures(cell_dir: str | Path, result: dict[str, Any], run: dict[str, Any] | None = None) -> list[Path]:
     """The cell's figures (final protocol), next to metrics.json; returns the files."""
     from ltgrid.report import figures
 
@@ -127,7 +123,7 @@ def write_cell_figures(cell_dir: str | Path, result: dict[str, Any]) -> list[Pat
             counts[seen], [a for a, s in zip(final["per_class_acc"], seen) if s], cell_dir / FIGURES["per_class"], title
         ),
     ]
-    history = read_json(cell_dir / "run.json")["history"]
+    history = (run if run is not None else read_run(cell_dir))["history"]
     stages = " + ".join(dict.fromkeys(str(r.get("stage", "stage1")) for r in history))
     written.append(figures.training_curves(plot_history(history), cell_dir / FIGURES["curves"], f"{result['label']} ({stages})"))
     print(f"[{result['label']}] figures: {', '.join(p.name for p in written)}", file=sys.stderr, flush=True)

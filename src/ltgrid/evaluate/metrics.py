@@ -133,16 +133,26 @@ def shot_groups(train_counts: Any, many: int = 100, few: int = 20) -> dict[str, 
     }
 
 
-def thirds_groups(num_classes: int) -> dict[str, np.ndarray]:
-    """Equal thirds by class index (class 0 is the head), the grouping of the authors' code.
+# The authors' configs give class boundaries for CIFAR-10 and CIFAR-100; every other class count
+# follows the CIFAR-100 rule (floor(C/3), floor(2C/3)).
+AUTHORS_THIRDS = {10: (3, 7), 100: (33, 66)}
 
-    When C is not divisible by 3 the sizes differ by at most one and the earlier groups take
-    the extra classes: C=10 gives 4/3/3 (head 0-3, medium 4-6, tail 7-9), C=100 gives 34/33/33.
-    """
+
+def thirds_bounds(num_classes: int) -> tuple[int, int]:
+    """Where medium and tail start: the authors' (3, 7) for C = 10, else (floor(C/3), floor(2C/3))
+    (their (33, 66) for C = 100; e.g. (333, 666) for 1000)."""
+    c = int(num_classes)
+    return AUTHORS_THIRDS.get(c, (c // 3, 2 * c // 3))
+
+
+def thirds_groups(num_classes: int) -> dict[str, np.ndarray]:
+    """Head / medium / tail thirds by class index (class 0 is the head), as the authors' configs:
+    C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); other C: see `thirds_bounds`."""
     if int(num_classes) != num_classes or num_classes < 3:
         raise ValueError(f"thirds_groups needs an integer num_classes >= 3, got {num_classes!r}")
-    head, medium, tail = np.array_split(np.arange(int(num_classes)), 3)
-    return {"head": head, "medium": medium, "tail": tail}
+    b1, b2 = thirds_bounds(num_classes)
+    ids = np.arange(int(num_classes))
+    return {"head": ids[:b1], "medium": ids[b1:b2], "tail": ids[b2:]}
 
 
 def shot_accuracy(per_class_acc: Any, groups: dict[str, np.ndarray]) -> dict[str, float | None]:
@@ -197,14 +207,18 @@ def calibration_bins(confidence: Any, correct: Any, n_bins: int = 15) -> dict[st
     return {"n_bins": n_bins, "counts": counts, "acc": acc, "conf": mean_conf, "edges": edges}
 
 
+def nan_array(values: Any) -> np.ndarray:
+    """A JSON list with None for undefined entries (metrics.json's convention) as floats with NaN."""
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def bin_arrays(bins: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """counts, acc, conf from a bins dict (numpy with NaN, or JSON with None for empty bins)."""
     for key in ("counts", "acc", "conf"):
         if key not in bins:
             raise ValueError(f"bins dict lacks {key!r}; got keys {sorted(bins)}")
     counts = np.asarray(bins["counts"], dtype=np.float64)
-    acc = np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64)
-    conf = np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64)
+    acc, conf = nan_array(bins["acc"]), nan_array(bins["conf"])
     if not counts.shape == acc.shape == conf.shape or counts.ndim != 1:
         raise ValueError(f"bins counts/acc/conf shapes differ: {counts.shape}, {acc.shape}, {conf.shape}")
     if counts.sum() <= 0:
@@ -277,7 +291,7 @@ def compute_metrics(
     if counts.size != num_classes:
         raise ValueError(f"train_counts has {counts.size} classes but probs has {num_classes}")
     pred = p.argmax(axis=1)
-    top1 = float(np.mean(pred == y))
+    top1 = accuracy(pred, y)
     pca = per_class_accuracy(pred, y, num_classes)
     standard = shot_groups(counts, many=many, few=few)
     shots = shot_accuracy(pca, standard)

@@ -45,6 +45,7 @@ class Loss(nn.Module, ABC):
         self.register_buffer("_scheduled_weight", torch.ones(len(counts)))
         self.weight_from_epoch: int | None = None
         self.posthoc_tau = 0.0
+        self.reduction = "mean"  # or "weighted_mean": divide by the batch's summed weights (LossOptions)
 
     @property
     def num_classes(self) -> int:
@@ -83,6 +84,11 @@ class Loss(nn.Module, ABC):
     @abstractmethod
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
         """The loss of each sample, unweighted and unreduced (each loss writes its equation here)."""
+
+    def weight_sum(self, y_a: Tensor, y_b: Tensor, lam: Tensor) -> Tensor:
+        """sum_i lam_i w_{y_a,i} + (1 - lam_i) w_{y_b,i}: the denominator of the weighted mean."""
+        weight = self.class_weight.to(lam.dtype)
+        return (lam * weight[y_a] + (1 - lam) * weight[y_b]).sum()
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
@@ -138,9 +144,12 @@ class Sampler(ABC):
 
 
 def mixed_loss(loss: Loss, logits: Tensor, batch: MixedBatch) -> Tensor:
-    """Batch mean of lam * L(z, y_a) + (1 - lam) * L(z, y_b), weighting per sample before reducing."""
+    """Batch mean of lam * L(z, y_a) + (1 - lam) * L(z, y_b), weighting per sample before reducing;
+    with `reduction = weighted_mean` the sum is divided by the summed weights instead of N."""
     lam = batch.lam.to(logits.dtype)
     per_sample = lam * loss(logits, batch.y_a)
     if not torch.equal(batch.y_a, batch.y_b) or bool((lam != 1).any()):
         per_sample = per_sample + (1 - lam) * loss(logits, batch.y_b)
+    if loss.reduction == "weighted_mean":
+        return per_sample.sum() / loss.weight_sum(batch.y_a, batch.y_b, lam)
     return per_sample.mean()

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ltgrid.methods.arguments import argument_problem
+from ltgrid.registry import argument_problem
 from ltgrid.methods.base import Loss, MixedBatch, Mixing, Sampler, mixed_loss
 from ltgrid.methods.losses import LOSSES, LossOptions, build_loss
 from ltgrid.methods.mixing import MIXINGS
@@ -101,7 +101,7 @@ def _check_part(name: str, spec: dict[str, Any], part: str) -> None:
             LossOptions.split(kwargs)
         except ValueError as exc:
             raise ValueError(f"method {name!r}: loss {part_name!r}: {exc}") from None
-    problem = argument_problem(registry.get(part_name), kwargs, extra=extra)
+    problem = argument_problem(registry.get(part_name), kwargs, supplied=("class_counts",), extra=extra)
     if problem:
         raise ValueError(f"method {name!r}: {part} {part_name!r}: {problem}")
 

@@ -3,25 +3,28 @@
 Params spell it inside a method, e.g.::
 
     stage2: {kind: crt, base: ce, sampler: {name: class_balanced}, epochs: 10, lr: 0.1}
-    stage2: {kind: tau_norm, base: ce, tau: 1.0}
+    stage2: {kind: tau_norm, base: ce, tau: 1.0, tau_range: [0.0, 2.0, 0.1]}
 
 base: the method whose trained cell (same dataset, ratio, split and seed) is stage 1; the
 pipeline reads that cell's model.pt, so stage 1 is trained once and shared. Without a
 base, the cell trains its own stage 1 with the method's parts first.
 crt: freeze the stage-1 backbone, re-initialise the classifier and train it alone for
 `epochs` with `sampler` and learning rate `lr` (plain CE). tau_norm: no training; the
-classifier weights become `tau_normalize(W, tau)` and the bias is dropped (set to 0).
+classifier weights become `tau_normalize(W, tau)` and the bias is dropped (set to 0). When the
+split has a validation set, tau is chosen on it, as Kang et al. did: every value of `tau_range`
+([start, stop, step], stop included) is tried and the one with the best validation accuracy kept
+(the smallest on a tie); without one, the fixed `tau`. `tau_range: null` always takes `tau`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor
 
-from ltgrid.methods.arguments import argument_problem
+from ltgrid.registry import argument_problem
 from ltgrid.methods.samplers import SAMPLERS
 
 STAGE2_KINDS = ("crt", "tau_norm")
@@ -37,6 +40,35 @@ def tau_normalize(classifier_weight: Tensor, tau: float) -> Tensor:
     return classifier_weight / norms.pow(tau)
 
 
+def tau_grid(tau_range: Sequence[float]) -> list[float]:
+    """[start, stop, step] -> start, start + step, ..., stop (included; rounded to 1e-9 so 0.1 steps stay exact)."""
+    start, stop, step = (float(v) for v in tau_range)
+    count = int(round((stop - start) / step)) + 1
+    return [round(start + i * step, 9) for i in range(count)]
+
+
+def select_tau(
+    classifier_weight: Tensor, taus: Sequence[float], val_accuracy: Callable[[Tensor], float]
+) -> tuple[float, list[float]]:
+    """The tau whose normalised weights score the best validation accuracy (first of equals), and every score.
+
+    `val_accuracy(W)` evaluates the model with classifier weights W on the validation set.
+    """
+    if not taus:
+        raise ValueError("select_tau needs at least one tau")
+    scores = [float(val_accuracy(tau_normalize(classifier_weight, tau))) for tau in taus]
+    best = max(range(len(taus)), key=lambda i: (scores[i], -i))
+    return float(taus[best]), scores
+
+
+def check_tau_range(tau_range: Any) -> None:
+    ok = isinstance(tau_range, (list, tuple)) and len(tau_range) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in tau_range
+    )
+    if not ok or tau_range[0] < 0 or tau_range[2] <= 0 or tau_range[1] < tau_range[0]:
+        raise ValueError(f"stage2.tau_range must be [start >= 0, stop >= start, step > 0], got {tau_range!r}")
+
+
 @dataclass(frozen=True)
 class Stage2Spec:
     """A validated stage-2 entry; `from_dict` names any bad key or value."""
@@ -47,6 +79,7 @@ class Stage2Spec:
     epochs: int = 10
     lr: float = 0.1
     tau: float = 1.0
+    tau_range: list[float] | None = field(default_factory=lambda: [0.0, 2.0, 0.1])
 
     def __post_init__(self) -> None:
         if self.kind not in STAGE2_KINDS:
@@ -57,7 +90,7 @@ class Stage2Spec:
         sampler_name = self.sampler["name"]
         if sampler_name not in SAMPLERS:
             raise ValueError(f"stage2.sampler.name {sampler_name!r} is not a known sampler; known: {', '.join(SAMPLERS.names())}")
-        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs)
+        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs, supplied=("class_counts",))
         if problem:
             raise ValueError(f"stage2.sampler {sampler_name!r}: {problem}")
         if self.base is not None and (not isinstance(self.base, str) or not self.base):
@@ -68,6 +101,8 @@ class Stage2Spec:
             raise ValueError(f"stage2.lr must be a number > 0, got {self.lr!r}")
         if not isinstance(self.tau, (int, float)) or isinstance(self.tau, bool) or self.tau < 0:
             raise ValueError(f"stage2.tau must be a number >= 0, got {self.tau!r}")
+        if self.tau_range is not None:
+            check_tau_range(self.tau_range)
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> "Stage2Spec":

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ltgrid.io import atomic_path
-from ltgrid.evaluate.metrics import bin_arrays, ece
+from ltgrid.evaluate.metrics import bin_arrays, ece, nan_array
 
 PathLike = str | os.PathLike[str]
 
@@ -90,7 +90,7 @@ def per_class_accuracy_plot(train_counts: Any, per_class_acc: Any, path: PathLik
     (None/NaN: no test image) are left out.
     """
     n = np.asarray(train_counts, dtype=np.float64)
-    acc = np.array([np.nan if v is None else v for v in per_class_acc], dtype=np.float64)
+    acc = nan_array(per_class_acc)
     if n.ndim != 1 or n.shape != acc.shape:
         raise ValueError(f"train_counts shape {n.shape} and per_class_acc shape {acc.shape} must be equal and 1-D")
     if (n <= 0).any():

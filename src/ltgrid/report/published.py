@@ -14,7 +14,8 @@ from typing import Any, Iterable
 
 import yaml
 
-from ltgrid.params import ParamsError, format_rho
+from ltgrid.errors import ParamsError
+from ltgrid.params import format_rho
 
 # Metrics a published figure may give: percent values as in metrics.json.
 PUBLISHED_METRICS = {"top1_err": "top-1 error (%)", "top1_acc": "top-1 accuracy (%)", "ece": "ECE (%)"}
@@ -43,7 +44,6 @@ class Figure:
     metric: str
     value: float
     source: str
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,10 @@ def _figure(i: int, raw: Any, sources: dict[str, Source], methods: set[str] | No
     source = raw.get("source")
     if source not in sources:
         raise ParamsError(f"{where}: source = {source!r} is not defined under `sources`; defined: {sorted(sources)}")
-    note = raw.get("note", "")
+    note = raw.get("note", "")  # prose for the reader of published.yaml, like a comment
     if not isinstance(note, str):
         raise ParamsError(f"{where}: note = {note!r}: must be a string")
-    return Figure(dataset, format_rho(float(rho)), method, metric, float(value), source, note)
+    return Figure(dataset, format_rho(float(rho)), method, metric, float(value), source)
 
 
 def parse(data: Any, path: str | Path = "published.yaml", methods: Iterable[str] | None = None) -> Published:

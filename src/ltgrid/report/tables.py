@@ -3,7 +3,7 @@
 Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
 Snakemake's report) into results/tables/<grid>/, once per model-selection protocol, and
 every caption names that protocol and the number of seeds. The rows come from metrics.json
-files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`); both give the same
+files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`, on what `ltgrid.tracking.grid` returns); both give the same
 frame, so both give the same tables.
 """
 
@@ -20,7 +20,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ltgrid.evaluate.cell import PROTOCOLS, SCALAR_KEYS
+from ltgrid.errors import ReportError
+from ltgrid.evaluate.metrics import nan_array
+from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
 
@@ -34,9 +36,16 @@ GROUPINGS = {
     ),
     "thirds": (
         {"head": "thirds_head_acc", "medium": "thirds_medium_acc", "tail": "thirds_tail_acc"},
-        "head / medium / tail top-1 accuracy (%), classes split into equal thirds by index (the authors' grouping)",
+        "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
+        "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
     ),
 }
+# Written only for protocols whose cells have a validation set to fit the temperature on.
+CALIBRATION = (
+    {"ECE": "ece", "ECE after TS": "ts_ece", "NLL": "nll", "NLL after TS": "ts_nll", "T": "ts_temperature"},
+    "ECE (%) and NLL (nats) on the test images before and after temperature scaling, T fitted per cell "
+    "on its validation split (post hoc; accuracy unchanged)",
+)
 TABLE_KINDS = [*TABLE_METRICS, *GROUPINGS, "published"]
 FORMATS = (".md", ".csv", ".tex", ".html")
 
@@ -62,7 +71,7 @@ def cell_rows(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
                 **{k: float(m[k]) for k in (*SCALAR_KEYS, "epoch") if m.get(k) is not None},
             })
     if not rows:
-        raise ValueError("no metrics.json given: nothing to tabulate")
+        raise ReportError("no metrics.json given: nothing to tabulate")
     return frame(rows)
 
 
@@ -73,8 +82,10 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def has_validation(dataset: dict[str, Any]) -> bool:
-    """A validation set: held out of the split (val_per_class), or a list-file source's own `val` list."""
-    held_out = ((dataset.get("split") or {}).get("val_per_class") or 0) > 0
+    """A validation set: held out of the split (val_per_class) or of the test set (test_holdout_per_class),
+    or a list-file source's own `val` list."""
+    split = dataset.get("split") or {}
+    held_out = (split.get("val_per_class") or 0) > 0 or (split.get("test_holdout_per_class") or 0) > 0
     return held_out or bool((dataset.get("source") or {}).get("val"))
 
 
@@ -84,9 +95,16 @@ def grid_protocols(config: dict[str, Any]) -> list[str]:
     return [p for p in PROTOCOLS if p != "best_val" or has_val]
 
 
-def table_stems(protocols: Sequence[str]) -> list[str]:
-    """File stems (no extension) `write_tables` writes for these protocols."""
-    return [f"{kind}_{protocol}" for protocol in protocols for kind in TABLE_KINDS]
+def table_stems(protocols: Sequence[str], calibrated: bool = False) -> list[str]:
+    """File stems (no extension) `write_tables` writes for these protocols; `calibrated`: the cells
+    have a validation set, so the temperature-scaling tables are written too."""
+    kinds = [*TABLE_KINDS, "temperature"] if calibrated else TABLE_KINDS
+    return [f"{kind}_{protocol}" for protocol in protocols for kind in kinds]
+
+
+def has_temperature(df: pd.DataFrame, protocol: str) -> bool:
+    """Some cell of this protocol has a fitted temperature (it had a validation set)."""
+    return "ts_ece" in df.columns and bool(df.loc[df["protocol"] == protocol, "ts_ece"].notna().any())
 
 
 def column_label(dataset: str, rho: float) -> str:
@@ -170,6 +188,8 @@ def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Seq
 
 
 def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:
+    if kind == "temperature":
+        return ["T minimises the validation NLL of softmax(z / T) (Guo et al. 2017), T in [1e-4, 1e4]"]
     notes = []
     if kind == "shots":
         for dataset, sub in df.groupby("dataset"):
@@ -187,8 +207,9 @@ def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) 
 
 
 def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
-    """Accuracy per class group (standard shots, or equal thirds) under each (dataset, rho)."""
-    groups, title = GROUPINGS[kind]
+    """Several metrics under each (dataset, rho): accuracy per class group (standard shots, or thirds),
+    or calibration before and after temperature scaling (kind "temperature")."""
+    groups, title = CALIBRATION if kind == "temperature" else GROUPINGS[kind]
     stats = {name: aggregate(df, metric, protocol) for name, metric in groups.items()}
     note, show_n = seed_note(n for s in stats.values() for _, _, n in s.values())
     columns = columns_of(df)
@@ -318,10 +339,10 @@ def build_tables(
     """Every table of a grid, by file stem. A protocol listed but absent from the cells is an error."""
     missing = [p for p in protocols if p not in set(df["protocol"])]
     if missing:
-        raise ValueError(f"protocol(s) {missing} requested but no cell has them; cells have {sorted(set(df['protocol']))}")
+        raise ReportError(f"protocol(s) {missing} requested but no cell has them; cells have {sorted(set(df['protocol']))}")
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
-        raise ValueError(f"unknown protocol(s) {unknown}; known: {list(PROTOCOLS)}")
+        raise ReportError(f"unknown protocol(s) {unknown}; known: {list(PROTOCOLS)}")
     tables: dict[str, Table] = {}
     for protocol in protocols:
         for metric in TABLE_METRICS:
@@ -329,6 +350,8 @@ def build_tables(
         for kind in GROUPINGS:
             tables[f"{kind}_{protocol}"] = group_table(df, kind, protocol, method_order, grid)
         tables[f"published_{protocol}"] = published_table(df, published, protocol, method_order, grid)
+        if has_temperature(df, protocol):
+            tables[f"temperature_{protocol}"] = group_table(df, "temperature", protocol, method_order, grid)
     return tables
 
 
@@ -377,8 +400,8 @@ def pooled_bins(bins_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"cannot pool reliability bins with different edges: {bins['edges']} vs {edges.tolist()}")
         c = np.asarray(bins["counts"], dtype=np.float64)
         counts += c
-        acc_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["acc"]], dtype=np.float64))
-        conf_sum += c * np.nan_to_num(np.array([np.nan if v is None else v for v in bins["conf"]], dtype=np.float64))
+        acc_sum += c * np.nan_to_num(nan_array(bins["acc"]))
+        conf_sum += c * np.nan_to_num(nan_array(bins["conf"]))
     with np.errstate(invalid="ignore", divide="ignore"):
         acc = np.where(counts > 0, acc_sum / np.maximum(counts, 1), np.nan)
         conf = np.where(counts > 0, conf_sum / np.maximum(counts, 1), np.nan)

@@ -1,1 +1,3 @@
-"""The one place that talks to MLflow: the store, experiments, one run per cell."""
+"""Everything that talks to MLflow: the store and experiments (store), one run per cell
+(store.CellRun, opened by training, completed by evaluation), and a grid's runs read back
+for tables (grid), and the grid's own run holding its tables and figures (grid_run)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from ltgrid.tracking.store import _client, git_commit
+from ltgrid.tracking.store import client, git_commit
 
 GRID_RUN_TAG = "ltgrid.grid_run"
 
@@ -26,7 +26,7 @@ def summary_metrics(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
 
 
 def grid_runs(uri: str, experiment_id: str, grid: str) -> list:
-    return _client(uri).search_runs([experiment_id], filter_string=f"tags.`{GRID_RUN_TAG}` = '{grid}'")
+    return client(uri).search_runs([experiment_id], filter_string=f"tags.`{GRID_RUN_TAG}` = '{grid}'")
 
 
 def log_grid_run(
@@ -37,25 +37,25 @@ def log_grid_run(
     as metrics; delete the grid's earlier runs. Returns the new run's id."""
     from mlflow.entities import Metric
 
-    client = _client(uri)
+    mlflow_client = client(uri)
     previous = grid_runs(uri, experiment_id, grid)
     tags = {
         GRID_RUN_TAG: grid, "git_commit": git_commit(),
         "mlflow.note.content": f"Tables and reliability overlays of grid {grid!r} (not a cell: no cell tags).",
     }
-    run_id = client.create_run(experiment_id, run_name=f"{grid}: tables and figures", tags=tags).info.run_id
+    run_id = mlflow_client.create_run(experiment_id, run_name=f"{grid}: tables and figures", tags=tags).info.run_id
     try:
         for path in tables:
-            client.log_artifact(run_id, str(path), "tables")
+            mlflow_client.log_artifact(run_id, str(path), "tables")
         for path in figures:
-            client.log_artifact(run_id, str(path), "figures")
+            mlflow_client.log_artifact(run_id, str(path), "figures")
         metrics = [Metric(k, v, 0, 0) for k, v in summary_metrics(summary).items()]
         for i in range(0, len(metrics), 500):
-            client.log_batch(run_id, metrics=metrics[i : i + 500])
+            mlflow_client.log_batch(run_id, metrics=metrics[i : i + 500])
     except Exception:
-        client.set_terminated(run_id, "FAILED")
+        mlflow_client.set_terminated(run_id, "FAILED")
         raise
-    client.set_terminated(run_id, "FINISHED")
+    mlflow_client.set_terminated(run_id, "FINISHED")
     for run in previous:
-        client.delete_run(run.info.run_id)
+        mlflow_client.delete_run(run.info.run_id)
     return run_id

@@ -69,10 +69,12 @@ def project_store(root: str | Path | None = None) -> Path:
 
 
 def experiment_name(config: dict[str, Any]) -> str:
+    """params `tracking.experiment`, else `ltgrid-<grid>` (config needs only `grid`)."""
     return (config.get("tracking") or {}).get("experiment") or f"ltgrid-{config['grid']}"
 
 
-def _client(uri: str):
+def client(uri: str):
+    """An MlflowClient on the store (credentials in the URI moved to MLflow's variables first)."""
     from mlflow.tracking import MlflowClient
 
     _credentials_to_env()
@@ -104,14 +106,14 @@ def ensure_experiment(uri: str, name: str, root: str | Path | None = None) -> st
 
 
 def _ensure_experiment(uri: str, name: str, root: str | Path | None) -> str:
-    client = _client(uri)
-    exp = client.get_experiment_by_name(name)
+    mlflow_client = client(uri)
+    exp = mlflow_client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
     if not uri.startswith("sqlite:"):
-        return client.create_experiment(name)
+        return mlflow_client.create_experiment(name)
     root = project_root(root)
-    exp_id = client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR / name).as_uri())
+    exp_id = mlflow_client.create_experiment(name, artifact_location=(root / ARTIFACT_DIR / name).as_uri())
     if _sqlite_path(uri) == root / STORE_NAME:
         _make_artifacts_relative(root / STORE_NAME, exp_id, f"{ARTIFACT_DIR}/{name}")
     return exp_id
@@ -163,14 +165,13 @@ class CellRun:
     """One MLflow run for one cell, created once and resumed by id (after a kill, or to evaluate)."""
 
     def __init__(self, uri: str, run_id: str) -> None:
-        self.client = _client(uri)
+        self.client = client(uri)
         self.uri = uri
         self.run_id = run_id
 
     @classmethod
     def create(cls, uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> "CellRun":
-        client = _client(uri)
-        run = client.create_run(experiment_id, run_name=run_name, tags=tags)
+        run = client(uri).create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(uri, run.info.run_id)
 
     @property
@@ -229,3 +230,31 @@ class CellRun:
         """Mark the run FAILED with the reason as a tag; a rerun that succeeds sets FINISHED."""
         self.set_tags({"ltgrid.error": message[:5000]})
         self.finish("FAILED")
+
+
+def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
+    """What finds a cell's run in the UI and in `tracking.grid` (tag values are strings)."""
+    return {
+        "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
+        "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
+        "cell": label, "git_commit": git_commit(),
+    }
+
+
+def open_cell_run(tracking: dict[str, str], cell: dict[str, Any], label: str, run_id: str | None) -> CellRun:
+    """The cell's run: created with its tags and params the first time, resumed by id after a kill."""
+    if run_id is not None:
+        return CellRun(tracking["uri"], run_id)
+    run = CellRun.create(tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
+                         tags=cell_tags(cell, label))
+    run.log_params(cell)
+    return run
+
+
+def log_evaluation(run_record: dict[str, Any], metrics: dict[str, float], files: Iterable[Path],
+                   figures: Iterable[Path]) -> None:
+    """An evaluated cell into the run training made (named in run.json): metrics, files, figures/."""
+    run = CellRun(run_record["tracking_uri"], run_record["run_id"])
+    run.log_metrics(metrics)
+    run.log_artifacts(files)
+    run.log_artifacts(figures, "figures")

@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ltgrid.errors import UserError
 from ltgrid.train import faults
 from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
@@ -33,16 +34,16 @@ from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
 from ltgrid.methods import Method, build_method
 from ltgrid.methods.samplers import SAMPLERS
-from ltgrid.methods.stage2 import tau_normalize
+from ltgrid.methods.stage2 import select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
-from ltgrid.tracking.store import CellRun, git_commit
+from ltgrid.tracking.store import CellRun, open_cell_run
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """A cell cannot go on; the message says which cell, where, and what to change."""
 
 
@@ -127,6 +128,7 @@ class Stage:
     forward: Callable[[Tensor], Tensor]
     mixing: bool
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
+    info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
 def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
@@ -143,20 +145,50 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage
     )
 
 
-def stage_two(model: nn.Module, method: Method, counts: Tensor) -> Stage:
+def val_scorer(forward: Callable[[Tensor], Tensor], feed: Any, method: Method, batch_size: int) -> Callable[[], float] | None:
+    """Validation accuracy (%) of the model as it stands; None without a validation set."""
+    if "val" not in feed.eval_sets:
+        return None
+    labels = feed.eval_labels("val").numpy()
+    return lambda: 100.0 * float((predict(forward, feed, method, "val", batch_size).argmax(1) == labels).mean())
+
+
+def tau_norm_stage(model: nn.Module, method: Method, val_accuracy: Callable[[], float] | None) -> Stage:
+    """Rescale the classifier rows by ||w_c||^tau, bias dropped; tau chosen on the validation set
+    (`val_accuracy` scores the model as it stands) when there is one and the spec gives a range."""
+    spec = method.stage2
+    assert spec is not None
+    classifier = model.classifier
+    info: dict[str, Any] = {}
+
+    def tau_norm() -> None:
+        with torch.no_grad():
+            weight = classifier.weight.detach().clone()
+            if getattr(classifier, "bias", None) is not None:
+                classifier.bias.zero_()
+            tau = float(spec.tau)
+            if val_accuracy is not None and spec.tau_range is not None:
+                def score(w: Tensor) -> float:
+                    classifier.weight.copy_(w)
+                    return val_accuracy()
+
+                taus = tau_grid(spec.tau_range)
+                tau, scores = select_tau(weight, taus, score)
+                info.update(tau_val_acc=max(scores), tau_scores=dict(zip(map(str, taus), scores)))
+            classifier.weight.copy_(tau_normalize(weight, tau))
+            info["tau"] = tau
+
+    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm, info=info)
+
+
+def stage_two(model: nn.Module, method: Method, counts: Tensor, val_accuracy: Callable[[], float] | None = None) -> Stage:
     """cRT: a fresh classifier on frozen features, cosine lr; tau_norm: rescale weights, no epochs."""
     spec = method.stage2
     assert spec is not None
     classifier = model.classifier
 
     if spec.kind == "tau_norm":
-        def tau_norm() -> None:
-            with torch.no_grad():
-                classifier.weight.copy_(tau_normalize(classifier.weight, spec.tau))
-                if getattr(classifier, "bias", None) is not None:
-                    classifier.bias.zero_()
-
-        return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm)
+        return tau_norm_stage(model, method, val_accuracy)
 
     sampler_kwargs = dict(spec.sampler)
     sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
@@ -205,7 +237,7 @@ def train_cell(
 
     split = read_split(split_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
-    feed = build_feed(str(data_path), split, device, recipe, channels_last)
+    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = build_method(cell["method"], cell["method_spec"], counts).to(device)
     base_spec = cell.get("base_method_spec")
@@ -220,9 +252,9 @@ def train_cell(
         model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
     else:
         stages.append(stage_one(forward, method, recipe))
-    if method.stage2 is not None:
-        stages.append(stage_two(model, method, counts))
     batch_size = recipe["batch_size"]
+    if method.stage2 is not None:
+        stages.append(stage_two(model, method, counts, val_scorer(forward, feed, method, 4 * batch_size)))
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
@@ -231,7 +263,7 @@ def train_cell(
         "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
     }
     saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if saved is not None and (saved.get("cell") != cell or "rng" not in saved):
+    if saved is not None and saved["cell"] != cell:
         print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
         saved = None
     if saved is not None:
@@ -241,20 +273,11 @@ def train_cell(
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
-    if state["run_id"] is None:
-        run = CellRun.create(
-            tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
-            tags={
-                "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
-                "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-                "cell": label, "git_commit": git_commit(),
-            },
-        )
-        run.log_params(cell)
+    new_run = state["run_id"] is None
+    run = open_cell_run(tracking, cell, label, state["run_id"])
+    if new_run:
         run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path, split)
-        state["run_id"] = run.run_id
-    else:
-        run = CellRun(tracking["uri"], state["run_id"])
+    state["run_id"] = run.run_id
     # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
     logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
 
@@ -265,14 +288,15 @@ def train_cell(
         })
 
     def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
-        for which in feed.eval_sets:
-            logits_np = predict(forward, feed, method, which, 4 * batch_size)
+        logits = {which: predict(forward, feed, method, which, 4 * batch_size) for which in feed.eval_sets}
+        for which, logits_np in logits.items():
             acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
             record[f"{which}_acc"] = acc
             best = state["best"].get(which)
             if track_best and (best is None or acc > best["acc"]):
-                test_logits = logits_np if which == "test" else predict(forward, feed, method, "test", 4 * batch_size)
-                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": test_logits}
+                # every eval set's logits at the chosen epoch: the val ones fit temperature scaling
+                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": logits["test"],
+                                        "val_logits": logits.get("val")}
 
     def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
         step = len(state["history"])
@@ -297,7 +321,7 @@ def train_cell(
             elif saved is not None and saved.get("optimizer") and optimizer is not None:
                 optimizer.load_state_dict(saved["optimizer"])
             if stage.epochs == 0:
-                record: dict[str, Any] = {"stage": stage.name, "epoch": 0}
+                record: dict[str, Any] = {"stage": stage.name, "epoch": 0, **stage.info}
                 evaluate_epoch(record, last_stage)
                 state["stage"], state["epoch"] = index + 1, 0
                 finish_epoch(record, None)
@@ -380,8 +404,13 @@ def write_outputs(
         "train_counts": np.asarray(split["counts"], dtype=np.int64),
         "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
+    if "val" in feed.eval_sets:
+        arrays["val_labels"] = feed.eval_labels("val").numpy()
+        arrays["val_logits_final"] = predict(model, feed, method, "val", 4 * batch_size)
     for which, best in state["best"].items():
         arrays[f"test_logits_best_{which}"] = best["test_logits"]
+        if best.get("val_logits") is not None:
+            arrays[f"val_logits_best_{which}"] = best["val_logits"]
     with atomic_path(out_dir / "predictions.npz") as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)

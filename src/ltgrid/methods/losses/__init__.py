@@ -27,6 +27,7 @@ def build_loss(name: str, class_counts: Tensor, **kwargs: Any) -> Loss:
     if weight is not None:
         loss.schedule_class_weight(weight, options.drw_epoch)
     loss.posthoc_tau = float(options.posthoc_tau)
+    loss.reduction = options.reduction
     return loss
 
 

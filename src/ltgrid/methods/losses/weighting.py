@@ -13,6 +13,9 @@ import torch
 from torch import Tensor
 
 WEIGHTINGS = ("none", "class_balanced")
+# mean: sum_i w_i l_i / N (Cui et al.'s class-balanced losses); weighted_mean: sum_i w_i l_i / sum_i w_i
+# (PyTorch's cross_entropy(weight=w), what the LDAM-DRW code reduces with).
+REDUCTIONS = ("mean", "weighted_mean")
 
 
 def effective_number_weights(class_counts: Tensor, beta: float) -> Tensor:
@@ -39,12 +42,14 @@ class LossOptions:
     weighting: "none" or "class_balanced" (effective number, `beta`).
     drw_epoch: 0-based epoch from which the weights apply (deferred re-weighting); 0 = always.
     posthoc_tau: test-time logits z - posthoc_tau * log pi (Menon et al. 2021); 0 = raw z.
+    reduction: how a batch's weighted per-sample losses are averaged (REDUCTIONS).
     """
 
     weighting: str = "none"
     beta: float = 0.9999
     drw_epoch: int = 0
     posthoc_tau: float = 0.0
+    reduction: str = "mean"
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
@@ -55,6 +60,8 @@ class LossOptions:
             raise ValueError(f"drw_epoch must be an integer >= 0, got {self.drw_epoch!r}")
         if not isinstance(self.posthoc_tau, (int, float)) or isinstance(self.posthoc_tau, bool):
             raise ValueError(f"posthoc_tau must be a number, got {self.posthoc_tau!r}")
+        if self.reduction not in REDUCTIONS:
+            raise ValueError(f"reduction {self.reduction!r} is not one of {', '.join(REDUCTIONS)}")
         if self.drw_epoch > 0 and self.weighting == "none":
             raise ValueError(f"drw_epoch={self.drw_epoch} defers a weighting, but weighting is 'none'")
 

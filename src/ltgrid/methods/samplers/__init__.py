@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ltgrid.methods.samplers import class_aware, instance  # noqa: F401  (registers the samplers)
+from ltgrid.methods.samplers import class_aware, class_cycle, instance  # noqa: F401  (registers the samplers)
 from ltgrid.methods.samplers.class_aware import (
     ClassAwareSampler,
     ClassBalanced,
@@ -11,6 +11,7 @@ from ltgrid.methods.samplers.class_aware import (
     power_class_probs,
     progressive_class_probs,
 )
+from ltgrid.methods.samplers.class_cycle import ClassCycle
 from ltgrid.methods.samplers.instance import InstanceBalanced
 from ltgrid.methods.samplers.registry import SAMPLERS
 
@@ -18,6 +19,7 @@ __all__ = [
     "SAMPLERS",
     "ClassAwareSampler",
     "ClassBalanced",
+    "ClassCycle",
     "InstanceBalanced",
     "ProgressivelyBalanced",
     "SquareRoot",

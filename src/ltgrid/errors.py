@@ -1,0 +1,32 @@
+"""The project's own error types: a user's mistake (bad params, data, inputs), said in one line.
+
+`python -m ltgrid` prints these as `error: <message>` and exits 2 (1 for a cell that cannot
+go on); anything else is a bug and keeps its traceback. Each also subclasses the builtin a
+caller would expect (ValueError for a bad value), so `except ValueError` still catches it.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix; the message names the bad key or value and what to change."""
+
+
+class ParamsError(UserError, ValueError):
+    """A params file is invalid; the message names the key and the bad value."""
+
+
+class PartError(UserError, ValueError):
+    """A method part (loss, mixing, sampler, schedule, stage 2) got a bad argument."""
+
+
+class ArgumentsError(UserError, TypeError):
+    """A registered part was given arguments its factory does not take (or lacks required ones)."""
+
+
+class ReportError(UserError, ValueError):
+    """Tables or figures cannot be built from what was given (no cells, unknown protocol)."""
+
+
+class TrackingError(UserError, ValueError):
+    """The MLflow store lacks what was asked for (experiment, evaluated runs)."""

@@ -1,0 +1,84 @@
+"""Kang et al.'s class-aware sampler: cycle through the classes, and within each class through its images.
+
+Classes are visited in cycles: each cycle is a fresh random order of the classes present, so
+every class is visited once per C visits. Each visit takes `per_visit` images from that class's
+own cycle: a random order of its images, renewed only once all of them have been drawn, so no
+image repeats before every image of its class has been seen (this holds across epochs too).
+An epoch is as many draws as there are training images, as for the other samplers.
+
+The streams are pure functions of (the cell's seed, the stream, the cycle number): epoch e's
+draws are computed from the counts of earlier epochs, without replaying them, so a resumed run
+draws what an uninterrupted one would and no state needs checkpointing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import torch
+from torch import Tensor
+
+from ltgrid.methods.base import Sampler
+from ltgrid.methods.samplers.registry import SAMPLERS
+
+CLASS_STREAM = -1  # stream id of the class order (class streams use the class id)
+
+
+def cycle_permutation(n: int, base_seed: int, stream: int, cycle: int) -> Tensor:
+    """The `cycle`-th random order of n items of one stream, reproducible from (base_seed, stream, cycle)."""
+    digest = hashlib.blake2b(f"{base_seed}:{stream}:{cycle}".encode(), digest_size=8).digest()
+    g = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+    return torch.randperm(n, generator=g)
+
+
+def stream_slice(items: Tensor, base_seed: int, stream: int, start: int, count: int) -> Tensor:
+    """Entries [start, start + count) of the endless stream that concatenates cycles of `items`."""
+    n = len(items)
+    first, last = start // n, (start + count - 1) // n
+    cycles = [items[cycle_permutation(n, base_seed, stream, k)] for k in range(first, last + 1)]
+    offset = start - first * n
+    return torch.cat(cycles)[offset : offset + count]
+
+
+@SAMPLERS.register("class_cycle")
+class ClassCycle(Sampler):
+    """Classes visited evenly in shuffled cycles, `per_visit` images per visit from each class's own
+    cycle of its images (every image before any repeats; Kang et al. 2020, after Shen et al. 2016)."""
+
+    def __init__(self, class_counts: Tensor, per_visit: int = 1) -> None:
+        super().__init__(class_counts)
+        if not isinstance(per_visit, int) or isinstance(per_visit, bool) or per_visit < 1:
+            raise ValueError(f"class_cycle per_visit must be an integer >= 1, got {per_visit!r}")
+        self.per_visit = per_visit
+
+    def epoch_indices(self, labels: Tensor, epoch: int, num_epochs: int, generator: torch.Generator) -> Tensor:
+        labels_cpu = labels.cpu().long()
+        if len(labels_cpu) == 0:
+            raise ValueError("cannot sample an epoch from an empty label set")
+        base = generator.initial_seed()  # the cell's seed: fixed for the run, restored on resume
+        classes = torch.unique(labels_cpu)
+        visits = math.ceil(len(labels_cpu) / self.per_visit)
+        done = epoch * visits  # class visits in the earlier epochs
+        order = stream_slice(classes, base, CLASS_STREAM, done, visits)
+        before = self._earlier_visits(classes, base, done)
+        out = torch.empty(visits, self.per_visit, dtype=torch.long)
+        for i, c in enumerate(classes.tolist()):
+            slots = torch.nonzero(order == c).flatten()
+            if len(slots) == 0:
+                continue
+            members = torch.nonzero(labels_cpu == c).flatten()
+            drawn = stream_slice(members, base, c, before[i] * self.per_visit, len(slots) * self.per_visit)
+            out[slots] = drawn.view(-1, self.per_visit)
+        return out.flatten()[: len(labels_cpu)].to(labels.device)
+
+    @staticmethod
+    def _earlier_visits(classes: Tensor, base: int, done: int) -> list[int]:
+        """Visits each class had in the first `done` slots of the class stream: one per full cycle,
+        plus one if it is among the first slots of the cycle in progress."""
+        full, partial = divmod(done, len(classes))
+        counts = [full] * len(classes)
+        if partial:
+            for i in cycle_permutation(len(classes), base, CLASS_STREAM, full)[:partial].tolist():
+                counts[i] += 1
+        return counts
