@@ -143,6 +143,13 @@ def _overlay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_agnostic_figure(args: argparse.Namespace) -> int:
+    from ltgrid.report.tables import write_agnostic_figure
+
+    write_agnostic_figure(args.metrics, args.out, args.methods.split(","), args.title)
+    return 0
+
+
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
     from ltgrid.report import from_mlflow as mt
     from ltgrid.report.tables import write_tables
@@ -231,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
+
+    s = sub.add_parser("test-agnostic-figure", help="error vs test imbalance for one (dataset, rho), a line per method")
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", required=True)
+    s.add_argument("--methods", required=True, help="comma-separated legend order")
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_test_agnostic_figure)
 
     s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
     s.add_argument("--grid", required=True)

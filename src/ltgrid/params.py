@@ -160,7 +160,8 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             if name not in library:
                 errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
         try:
-            resolve_normalize(ds.get("normalize"), ds["source"]["kind"])
+            if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
+                errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
         split = ds.get("split") or {}

@@ -108,7 +108,7 @@ def test_changing_one_method_reruns_only_its_cells(project):
         trained = re.findall(r"method=(\w+)", out)
         assert set(trained) == {"mixup"}, out
         jobs = planned_jobs(project)
-        assert sorted(jobs) == ["all", "evaluate", "grid_run", "reliability_overlay", "tables", "train"], jobs
+        assert sorted(jobs) == ["all", "evaluate", "grid_run", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
         diff = run(["dvc", "params", "diff"], project).stdout
         assert "method_library.mixup.mixing.alpha" in diff
     finally:
@@ -175,7 +175,8 @@ def test_grid_run_holds_the_tables_and_overlays(project, tmp_path, monkeypatch):
     tables = {a.path for a in client.list_artifacts(grid_run.info.run_id, "tables")}
     assert {"tables/top1_err_final.md", "tables/ece_final.csv", "tables/cells.csv"} <= tables
     figures = {a.path for a in client.list_artifacts(grid_run.info.run_id, "figures")}
-    assert figures == {"figures/reliability_digits_rho10.png"}
+    assert "figures/reliability_digits_rho10.png" in figures
+    assert figures == {f"figures/{f.name}" for f in (project / "results/figures/default").glob("*.png")}
     local = client.download_artifacts(grid_run.info.run_id, "tables/top1_err_final.md", str(tmp_path))
     assert Path(local).read_text() == (project / "results/tables/default/top1_err_final.md").read_text()
     summary = json.loads((project / "results/metrics/default.json").read_text())

@@ -99,6 +99,23 @@ def test_temperature_scaling_table(report_project):
     assert "temperature scaling" in (report_project / f"results/tables/{GRID}/temperature_best_val.md").read_text()
 
 
+def test_test_agnostic_table_and_figure(report_project):
+    """Per (dataset, rho): error on re-sampled forward / uniform / backward test sets, a row per method
+    plus Bayias with its test prior matched; the values are the cells' means; a figure beside it."""
+    table = pd.read_csv(report_project / f"results/tables/{GRID}/test_agnostic_digits_rho10.csv", index_col="method", dtype=str)
+    assert list(table.index) == ["ce", "unimix_bayias", "unimix_bayias + p_test = test prior"]
+    assert table.columns[0] == "forward 50" and table.columns[5] == "uniform" and table.columns[-1] == "backward 50"
+    finals = [json.loads((d / "metrics.json").read_text())["protocols"]["final"] for d in cell_dirs(report_project)
+              if d.parent.name == "unimix_bayias"]
+    for column, key in (("forward 10", "ta_forward10_top1_err"), ("backward 50", "ta_backward50_top1_err")):
+        mean = sum(m[key] for m in finals) / len(finals)
+        assert float(table.loc["unimix_bayias", column].split(" ")[0]) == pytest.approx(mean, abs=0.006)
+    uniform = sum(m["top1_err"] for m in finals) / len(finals)  # the balanced test set itself
+    assert float(table.loc["unimix_bayias + p_test = test prior", "uniform"].split(" ")[0]) == pytest.approx(uniform, abs=0.006)
+    figure = report_project / f"results/figures/{GRID}/test_agnostic_digits_rho10.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
 def test_published_vs_reproduced(report_project):
     table = pd.read_csv(report_project / f"results/tables/{GRID}/published_best_test.csv", dtype=str)
     rows = {r["method"]: r for _, r in table.iterrows()}
@@ -133,6 +150,7 @@ def test_figures_on_disk_and_in_mlflow(report_project, monkeypatch):
 def test_snakemake_html_report(report_project):
     page = (report_project / "results/report.html").read_text()
     for name in ["top1_err_final.html", "ece_best_test.html", "shots_final.html", "published_final.html",
+                 "temperature_final.html", "test_agnostic_digits_rho10.html", "test_agnostic_digits_rho10.png",
                  "reliability_digits_rho10.png", *CELL_FIGURES]:
         assert name in page, name
     for text in ["Tables", "Figures", "Cell figures", "model selection: final epoch", "Published vs reproduced"]:

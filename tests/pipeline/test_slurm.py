@@ -48,7 +48,7 @@ def test_gpu_jobs_run_side_by_side_with_distinct_gpus(slurm_cluster: SlurmCluste
 
 REPO = Path(__file__).resolve().parents[2]
 COPY_SKIP = {".git", ".snakemake", "results", "raw", "splits", "__pycache__", ".pytest_cache", ".venv", "mlruns", "mlflow.db", "mlflow.db.lock", "mlartifacts"}
-# Fewer epochs than the embedded grid's 30, merged over params/default.yaml: the cells
+# Fewer epochs than the embedded grid's 200, merged over params/default.yaml: the cells
 # (dataset x ratio x method x seed) stay the default grid's, the run takes minutes.
 FAST_RECIPE = "recipes:\n  digits:\n    epochs: 3\n    lr_schedule: {warmup_epochs: 1, steps: [{epoch: 2, factor: 0.1}]}\n"
 

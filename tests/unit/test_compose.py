@@ -31,7 +31,7 @@ def test_defaults_are_ce_unmixed_instance() -> None:
 def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
     entries = gallery()
     expected = {"ce", "focal", "cb_focal", "ldam_drw", "la", "balanced_softmax", "bayias", "mixup",
-                "remix", "unimix", "unimix_bayias", "crt", "tau_norm"}
+                "remix", "unimix", "unimix_bayias", "crt", "tau_norm", "lws", "mislas", "ce_wd", "wb"}
     assert expected <= set(entries)
     g = torch.Generator().manual_seed(0)
     for name, spec in entries.items():
@@ -84,7 +84,7 @@ def test_mixed_batch_loss_weights_y_a_by_lam() -> None:
         ({"sampler": {"name": "instance", "class_counts": [1, 2]}}, ["'m'", "'class_counts'"]),
         ({"schedule": {"mix_off": 3}}, ["'m'", "schedule", "mix_off"]),
         ({"schedule": {"mix_off_last": -2}}, ["'m'", "mix_off_last", "-2"]),
-        ({"stage2": {"kind": "lws"}}, ["'m'", "stage2.kind", "'lws'"]),
+        ({"stage2": {"kind": "lwss"}}, ["'m'", "stage2.kind", "'lwss'"]),
         ({"stage2": {"kind": "crt", "epoch": 5}}, ["'m'", "stage2", "'epoch'"]),
         ({"stage2": {"kind": "crt", "sampler": {"name": "nosuch"}}}, ["'m'", "stage2.sampler.name", "'nosuch'"]),
         ({"losses": {"name": "ce"}}, ["'m'", "'losses'"]),

@@ -95,3 +95,34 @@ def test_tau_norm_chooses_tau_on_the_validation_split_and_evaluation_fits_a_temp
         m = result["protocols"][protocol]
         t = fit_temperature(arrays[f"val_logits_{protocol}"], arrays["val_labels"])
         assert m["ts_temperature"] == t and m["ts_nll"] >= 0 and 0 <= m["ts_ece"] <= 100
+
+
+@pytest.mark.parametrize("method", ["lws", "mislas", "wb"])
+def test_stage2_methods_train_what_they_should_on_a_finished_stage_1(digits_cell: dict, method: str) -> None:
+    """LWS, MiSLAS and weight balancing's stage 2 through the trainer on the same stage-1 model:
+    what changed in model.pt against stage 1 is what the method trains (or re-estimates)."""
+    _run(digits_cell, "a")
+    config = params.load(ROOT / "params" / "default.yaml", ROOT / "workflow" / "schemas" / "params.schema.yaml", root=ROOT)
+    cell = params.resolve_cell(config, params.Cell("digits", params.format_rho(10), 0, method, 0))
+    cell["method_spec"]["stage2"]["epochs"] = 2
+    out = digits_cell["work"] / method
+    stage1 = digits_cell["work"] / "a" / "model.pt"
+    train_cell(cell, digits_cell["work"] / "dataset.npz", digits_cell["work"] / "split.json", out,
+               digits_cell["tracking"], threads=1, stage1_model=stage1)
+    before = torch.load(stage1, weights_only=True)
+    after = torch.load(out / "model.pt", weights_only=True)
+    _, run = _read(out)
+    assert [r["stage"] for r in run["history"]] == [cell["method_spec"]["stage2"]["kind"]] * 2
+    assert 0 <= run["train_acc_clean"] <= 100
+    key = {k: k.replace("classifier.", "classifier.inner.") if "classifier." in k and method != "wb" else k for k in before}
+    changed = {k for k in before if not torch.equal(before[k], after[key[k]])}
+    body_weights = {k for k in before if k.startswith("body.") and k.endswith((".weight", ".bias"))}
+    assert not changed & body_weights  # the backbone (and every BN affine parameter) is frozen
+    if method == "lws":
+        assert changed == set() and not torch.equal(after["classifier.scales"], torch.ones(10))
+    elif method == "mislas":  # shifted BN: running statistics re-estimated; classifier and scales trained
+        assert {"body.1.running_mean", "classifier.weight", "classifier.bias"} <= changed
+        assert not torch.equal(after["classifier.scales"], torch.ones(10))
+    else:
+        assert changed == {"classifier.weight", "classifier.bias"}
+        assert bool((after["classifier.weight"].norm(dim=1) <= after["max_norm_radius"] + 1e-6).all())

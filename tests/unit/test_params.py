@@ -92,7 +92,7 @@ def test_yaml_syntax_error_is_a_params_error(tmp_path):
         params.load_yaml(bad)
 
 
-SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 42, "paper-cifar": 312,
+SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 54, "paper-cifar": 408,
                  "paper-imagenet": 26, "paper-inat": 13}
 
 

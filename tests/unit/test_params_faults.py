@@ -75,7 +75,7 @@ CASES = {
     "unknown loss argument": (lambda c: c["method_library"]["ce"]["loss"].__setitem__("gamm", 2),
                               "loss 'ce': unknown argument(s) 'gamm'"),
     "unknown stage-2 kind": (lambda c: c["method_library"].__setitem__("crt", {"loss": {"name": "ce"}, "stage2": {"kind": "crtt"}})
-                             or c["methods"].append("crt"), "stage2.kind 'crtt' is not one of crt, tau_norm"),
+                             or c["methods"].append("crt"), "stage2.kind 'crtt' is not one of crt, tau_norm, lws, mislas, finetune"),
     "unknown stage-1 base": (lambda c: c["method_library"].__setitem__("crt", crt_on("nosuch")) or c["methods"].append("crt"),
                              "stage2.base = 'nosuch': unknown method"),
     # a part whose value is out of range: caught by a trial build before any job, not at train time

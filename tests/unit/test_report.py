@@ -82,7 +82,8 @@ def test_published_yaml_is_valid_and_matches_paper_md():
     pub = P.load(ROOT / "params" / "published.yaml", library)
     paper_cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
     assert {f.dataset for f in pub.figures} <= set(paper_cifar["datasets"])
-    values = {(f.dataset, f.rho, f.method): f.value for f in pub.figures}
+    paper = [f for f in pub.figures if f.source != "zhong2021"]
+    values = {(f.dataset, f.rho, f.method): f.value for f in paper}
     assert values[("cifar10", "10", "unimix_bayias")] == 10.34
     assert values[("cifar100", "10", "unimix_bayias")] == 38.75
     assert values[("cifar100", "100", "unimix_bayias")] == 54.55
@@ -92,8 +93,15 @@ def test_published_yaml_is_valid_and_matches_paper_md():
     if paper_md.exists():
         text = paper_md.read_text()
         assert all(f"{v:.2f}" in text for v in values.values())
-    for fig in pub.figures:
+    for fig in paper:
         assert "paper.md" in pub.sources[fig.source].where  # honest about where the number was read
+    # MiSLAS: the authors' README tables, stage 2 under `mislas`, stage 1 under `mixup`
+    mislas = {(f.dataset, f.rho, f.method, f.metric): f.value for f in pub.figures if f.source == "zhong2021"}
+    assert len(mislas) == 24 and "README" in pub.sources["zhong2021"].where
+    assert mislas[("cifar10", "100", "mislas", "top1_acc")] == 82.5
+    assert mislas[("cifar10", "100", "mislas", "ece")] == 3.66
+    assert mislas[("cifar100", "100", "mislas", "ece")] == 4.83
+    assert mislas[("cifar10", "10", "mixup", "ece")] == 11.9
 
 
 @pytest.mark.parametrize(
@@ -141,7 +149,20 @@ def test_metric_table_mean_std_seed_counts_and_protocol(metrics_files):
     assert re.fullmatch(r"\d+\.\d\d \(1\)", top1.rows[0][1])  # counts differ, so every cell shows its n
     assert "model selection: final epoch" in top1.caption and "n = 1, 2 seeds" in top1.caption
     assert "TEST set" in tables["ece_best_test"].caption
-    assert set(tables) == set(R.table_stems(["final", "best_test"]))
+    agnostic = R.agnostic_stems([("digits", "10"), ("digits", "50")])
+    assert set(tables) == set(R.table_stems(["final", "best_test"])) | set(agnostic)
+    assert top1.notes == []  # no training accuracy recorded: no note
+
+
+def test_training_accuracy_note_means_over_seeds(metrics_files):
+    for path, acc in zip(metrics_files, (99.0, 100.0, 80.0, 90.0)):
+        result = json.loads(path.read_text())
+        result["protocols"]["final"]["train_acc"] = acc
+        path.write_text(json.dumps(result))
+    df = R.cell_rows(metrics_files)
+    notes = R.metric_table(df, "ece", "best_test", ["unimix_bayias", "ce"], "g").notes
+    assert notes == ["training accuracy (%) of the final model on its unaugmented training split, mean over seeds: "
+                     "digits rho=10: unimix_bayias 80.0, ce 99.5; digits rho=50: ce 90.0"]
 
 
 def test_uniform_seed_counts_go_in_the_caption_only(metrics_files):
@@ -200,7 +221,8 @@ def test_write_tables_files_and_missing_protocol(metrics_files, tmp_path):
     df = R.cell_rows(metrics_files)
     out = tmp_path / "tables"
     written = R.write_tables(df, out, ["ce", "unimix_bayias"], "g", ["final"], _published(PUBLISHED))
-    expected = {f"{stem}{ext}" for stem in R.table_stems(["final"]) for ext in R.FORMATS} | {"cells.csv"}
+    stems = R.table_stems(["final"]) + R.agnostic_stems([("digits", "10"), ("digits", "50")])
+    expected = {f"{stem}{ext}" for stem in stems for ext in R.FORMATS} | {"cells.csv"}
     assert {p.name for p in written} == expected == {p.name for p in out.iterdir()}
     cells = pd.read_csv(out / "cells.csv")
     assert list(cells.columns) == R.ROW_COLUMNS and len(cells) == 4 * len(E.PROTOCOLS)
@@ -253,7 +275,7 @@ def _trained_cell(tmp_path: Path, history: list[dict]) -> Path:
     cell = {"grid": "g", "dataset": "digits", "rho": 50.0, "split_seed": 0, "method": "tau_norm", "seed": 0,
             "shots": {"many": 40, "few": 15}}
     run = {"cell": cell, "label": "g/digits/rho50/split0/tau_norm/seed0", "run_id": "x", "history": history,
-           "best_epochs": {"test": 1}}
+           "best_epochs": {"test": 1}, "train_acc_clean": 97.5}
     (cell_dir / "run.json").write_text(json.dumps(run))
     return cell_dir
 
@@ -267,6 +289,7 @@ def test_cell_figures_and_per_class_csv(tmp_path):
     cell_dir = _trained_cell(tmp_path, history)
     result = E.evaluate_cell(cell_dir)
     assert result["train_counts"][-1] == 0 and set(result["protocols"]) == {"final", "best_test"}
+    assert result["protocols"]["final"]["train_acc"] == 97.5 and "train_acc" not in result["protocols"]["best_test"]
     files = E.write_cell_figures(cell_dir, result)
     assert [p.name for p in files] == list(E.FIGURES.values())
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in files)

@@ -3,7 +3,7 @@
 # captions in workflow/report/.
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.tracking.grid import grid_spec
-from ltgrid.report.tables import FORMATS, table_stems, grid_protocols, has_validation
+from ltgrid.report.tables import FORMATS, table_stems, grid_protocols, has_validation, agnostic_stems
 
 report: "../report/workflow.rst"
 
@@ -14,7 +14,9 @@ GRID_PROTOCOLS = grid_protocols(config)
 CALIBRATED = any(has_validation(ds) for ds in config["datasets"].values())  # temperature-scaling tables
 OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
 CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
-FIGURES = OVERLAYS + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
+TEST_AGNOSTIC = agnostic_stems((c.dataset, c.rho) for c in CELLS)  # a table and a figure per (dataset, rho)
+TEST_AGNOSTIC_FIGURES = [f"{FIGURE_DIR}/{stem}.png" for stem in TEST_AGNOSTIC]
+FIGURES = OVERLAYS + TEST_AGNOSTIC_FIGURES + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
 
 
 def table_report(stem, protocol):
@@ -38,6 +40,12 @@ rule tables:
             if ext != ".html" and (path := f"{TABLE_DIR}/{stem}{ext}") not in TABLES
         ],
         html=[table_report(stem, p) for p in GRID_PROTOCOLS for stem in table_stems([p], CALIBRATED)],
+        test_agnostic=[f"{TABLE_DIR}/{stem}{ext}" for stem in TEST_AGNOSTIC for ext in FORMATS if ext != ".html"],
+        test_agnostic_html=[
+            report(f"{TABLE_DIR}/{stem}.html", caption="../report/table_test_agnostic.rst", category="Tables",
+                   subcategory="test-agnostic evaluation")
+            for stem in TEST_AGNOSTIC
+        ],
         cells=f"{TABLE_DIR}/cells.csv",
         summary=f"results/metrics/{GRID}.json",
     params:
@@ -75,11 +83,28 @@ rule reliability_overlay:
         "--methods {params.methods} --out {output} {input} 2> {log}"
 
 
+rule test_agnostic_figure:
+    input:
+        overlay_inputs,
+    output:
+        report(
+            f"{FIGURE_DIR}/test_agnostic_{{dataset}}_rho{{rho}}.png", caption="../report/figure_test_agnostic.rst",
+            category="Figures", subcategory="Test-agnostic evaluation", labels={"dataset": "{dataset}", "rho": "{rho}"},
+        ),
+    params:
+        methods=",".join(METHOD_ORDER),
+    log:
+        f"results/logs/{GRID}/figures/test_agnostic_{{dataset}}_rho{{rho}}.log",
+    shell:
+        "python -m ltgrid test-agnostic-figure --title '{GRID}: {wildcards.dataset} rho={wildcards.rho}' "
+        "--methods {params.methods} --out {output} {input} 2> {log}"
+
+
 rule grid_run:
     input:
         tables=[path for path in rules.tables.output if not path.endswith(".json")],
         summary=rules.tables.output.summary,
-        figures=OVERLAYS,
+        figures=OVERLAYS + TEST_AGNOSTIC_FIGURES,
         tracking=f"{RUNS}/tracking.json",
     output:
         f"{RUNS}/grid_run.json",

@@ -4,7 +4,8 @@
 batches there. The trainer only uses the interface: `num_classes`, `in_channels`,
 `train_labels` (CPU LongTensor), `train_batch(positions, generator)` and
 `eval_batches(which, batch_size)` with which in {"test", "val"}, `eval_sets` (names present)
-and `eval_labels(which)`. A prepared dataset file says its `format`; `build_feed` picks the
+and `eval_labels(which)`; optionally `train_eval_batches(batch_size)` (the training split,
+unaugmented, for the training accuracy reported beside the test metrics). A prepared dataset file says its `format`; `build_feed` picks the
 feed registered for it, so a dataset too large for memory (image lists) plugs in here.
 """
 
@@ -56,7 +57,7 @@ class InMemoryFeed:
         if normalize and normalize.get("mean") is not None:
             mean, std = (torch.tensor(normalize[k], dtype=torch.float32, device=self.device) for k in ("mean", "std"))
             if len(mean) != self.in_channels:
-                raise ValueError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
+                raise ParamsError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
             return mean, std
         pixels = self.train_x.double() / 255.0
         return pixels.mean(dim=(0, 2, 3)).float(), pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
@@ -77,6 +78,11 @@ class InMemoryFeed:
     def eval_labels(self, which: str) -> Tensor:
         return self.eval_sets[which][1]
 
+    def train_eval_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """The training split as evaluated (no augmentation), labels on the device: how well it is fitted."""
+        for start in range(0, len(self._train_y), batch_size):
+            yield self._finish(self.train_x[start : start + batch_size]), self._train_y[start : start + batch_size]
+
     def eval_batches(self, which: str, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self.eval_sets[which]
         for start in range(0, len(y), batch_size):
@@ -91,7 +97,7 @@ def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.n
     if split.get("val_source", "train") == "test":
         test_idx = np.asarray(split["test_indices"], dtype=np.int64)
         if np.intersect1d(test_idx, val_idx).size:
-            raise ValueError("split file: val_indices and test_indices share test images")
+            raise ParamsError("split file: val_indices and test_indices share test images; rebuild the split")
         return {"test": (ds.test_x[test_idx], ds.test_y[test_idx]), "val": (ds.test_x[val_idx], ds.test_y[val_idx])}
     sets = {"test": (ds.test_x, ds.test_y)}
     if len(val_idx):

@@ -69,14 +69,14 @@ def holdout_slice(test_y: np.ndarray, per_class: int, seed: int) -> tuple[list[i
     (sorted) reported. Raises naming the class when one has too few test images to leave any."""
     test_y = np.asarray(test_y)
     if not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise ValueError(f"test_holdout_per_class must be an integer >= 1, got {per_class!r}")
+        raise ParamsError(f"test_holdout_per_class must be an integer >= 1, got {per_class!r}")
     num_classes = int(test_y.max()) + 1
     rng = np.random.RandomState(seed)
     held = []
     for c in range(num_classes):
         idx = np.flatnonzero(test_y == c)
         if len(idx) <= per_class:
-            raise ValueError(
+            raise ParamsError(
                 f"test_holdout_per_class={per_class}: class {c} has only {len(idx)} test images; "
                 "hold out fewer so that some remain to report on"
             )
@@ -90,7 +90,7 @@ def holdout_slice(test_y: np.ndarray, per_class: int, seed: int) -> tuple[list[i
 def with_test_holdout(split: dict[str, Any], test_y: np.ndarray, per_class: int, seed: int) -> dict[str, Any]:
     """A split whose validation set is a held-out slice of the test set (see the module docstring)."""
     if split["val_indices"]:
-        raise ValueError("test_holdout_per_class and val_per_class both give a validation set: set only one")
+        raise ParamsError("test_holdout_per_class and val_per_class both give a validation set: set only one")
     held, rest = holdout_slice(test_y, per_class, seed)
     return {**split, "val_source": "test", "val_indices": held, "test_indices": rest,
             "test_holdout_per_class": int(per_class)}
@@ -110,7 +110,7 @@ def make_split(
     """Return {"counts", "train_indices", "val_indices", ...} for one (dataset, rho, seed)."""
     if test_holdout_per_class:
         if test_y is None:
-            raise ValueError("test_holdout_per_class needs the test labels")
+            raise ParamsError("test_holdout_per_class needs the test labels")
         split = make_split(train_y, rho, seed, n_max, val_per_class, mode, num_classes)
         return with_test_holdout(split, test_y, test_holdout_per_class, seed)
     if mode == "given":

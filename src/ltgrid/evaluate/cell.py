@@ -7,6 +7,7 @@ the test set, as the authors' code did: for comparability only, labelled as such
 With a validation set (held out of the training or of the test images), each protocol also gets
 temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
 ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
+The final protocol also holds the test-agnostic errors (ta_*, evaluate/test_agnostic.py).
 The figures (reliability diagram, per-class accuracy against class size, training curves)
 show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
 """
@@ -23,6 +24,7 @@ from ltgrid.io import read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
 from ltgrid.evaluate.temperature import fit_temperature, scaled
+from ltgrid.evaluate.test_agnostic import agnostic_metrics, trained_log_prior
 
 FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
 PER_CLASS_CSV = "per_class_acc.csv"
@@ -59,7 +61,11 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
         if f"val_logits_{name}" in preds:
             m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
+        if name == "final":  # test-agnostic errors for the honest default protocol only
+            m.update(agnostic_metrics(preds[key], labels, trained_log_prior(cell.get("method_spec") or {}, len(counts))))
         protocols[name] = m
+    if run.get("train_acc_clean") is not None:  # the final model on its own (unaugmented) training split
+        protocols["final"]["train_acc"] = float(run["train_acc_clean"])
     result = {
         "label": run["label"],
         "cell": cell,

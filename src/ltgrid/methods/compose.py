@@ -34,7 +34,9 @@ DEFAULT_PARTS: dict[str, dict[str, Any]] = {
     "mixing": {"name": "none"},
     "sampler": {"name": "instance"},
 }
-SPEC_KEYS = (*PART_REGISTRIES, "schedule", "stage2", "description")  # description: prose, ignored
+SPEC_KEYS = (*PART_REGISTRIES, "schedule", "optimizer", "stage2", "description")  # description: prose, ignored
+# What a method may change in its recipe's optimiser for stage 1 (weight balancing tunes weight decay).
+OPTIMIZER_KEYS = ("lr", "weight_decay", "momentum")
 
 
 @dataclass
@@ -47,6 +49,8 @@ class Method:
     sampler: Sampler
     schedule: Schedule = field(default_factory=Schedule)
     stage2: Stage2Spec | None = None
+    stage2_loss: Loss | None = None
+    optimizer: dict[str, float] = field(default_factory=dict)
     _mixing_on: bool = True
 
     @property
@@ -74,6 +78,8 @@ class Method:
 
     def to(self, device: torch.device | str) -> "Method":
         self.loss.to(device)
+        if self.stage2_loss is not None:
+            self.stage2_loss.to(device)
         return self
 
 
@@ -81,18 +87,19 @@ def part_spec(spec: dict[str, Any], part: str) -> dict[str, Any]:
     return dict(spec.get(part) or DEFAULT_PARTS[part])
 
 
-def _check_part(name: str, spec: dict[str, Any], part: str) -> None:
+def _check_part(name: str, spec: dict[str, Any], part: str, where: str = "") -> None:
+    """`where` prefixes the part in messages (e.g. "stage2." for the stage-2 loss)."""
     raw = spec.get(part)
     if raw is not None and not isinstance(raw, dict):
-        raise ValueError(f"method {name!r}: {part} must be a mapping with a 'name', got {raw!r}")
+        raise ValueError(f"method {name!r}: {where}{part} must be a mapping with a 'name', got {raw!r}")
     kwargs = part_spec(spec, part)
     if "name" not in kwargs:
-        raise ValueError(f"method {name!r}: {part} has no 'name'; known: {', '.join(PART_REGISTRIES[part].names())}")
+        raise ValueError(f"method {name!r}: {where}{part} has no 'name'; known: {', '.join(PART_REGISTRIES[part].names())}")
     part_name = kwargs.pop("name")
     registry = PART_REGISTRIES[part]
     if part_name not in registry:
         raise ValueError(
-            f"method {name!r}: {part}.name = {part_name!r} is not a known {part}; known: {', '.join(registry.names())}"
+            f"method {name!r}: {where}{part}.name = {part_name!r} is not a known {part}; known: {', '.join(registry.names())}"
         )
     extra: tuple[str, ...] = ()
     if part == "loss":
@@ -100,10 +107,25 @@ def _check_part(name: str, spec: dict[str, Any], part: str) -> None:
         try:
             LossOptions.split(kwargs)
         except ValueError as exc:
-            raise ValueError(f"method {name!r}: loss {part_name!r}: {exc}") from None
+            raise ValueError(f"method {name!r}: {where}loss {part_name!r}: {exc}") from None
     problem = argument_problem(registry.get(part_name), kwargs, supplied=("class_counts",), extra=extra)
     if problem:
-        raise ValueError(f"method {name!r}: {part} {part_name!r}: {problem}")
+        raise ValueError(f"method {name!r}: {where}{part} {part_name!r}: {problem}")
+
+
+def check_optimizer(name: str, optimizer: Any) -> dict[str, float]:
+    """A method's stage-1 optimiser changes: known keys, non-negative numbers."""
+    if optimizer is None:
+        return {}
+    if not isinstance(optimizer, dict):
+        raise ValueError(f"method {name!r}: optimizer must be a mapping of {', '.join(OPTIMIZER_KEYS)}, got {optimizer!r}")
+    unknown = sorted(set(optimizer) - set(OPTIMIZER_KEYS))
+    if unknown:
+        raise ValueError(f"method {name!r}: optimizer has unknown key(s) {unknown!r}; known: {', '.join(OPTIMIZER_KEYS)}")
+    for key, value in optimizer.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or (key == "lr" and value == 0):
+            raise ValueError(f"method {name!r}: optimizer.{key} must be a number {'> 0' if key == 'lr' else '>= 0'}, got {value!r}")
+    return dict(optimizer)
 
 
 def validate_method(name: str, spec: dict[str, Any]) -> None:
@@ -131,12 +153,14 @@ def _check_spec(name: str, spec: dict[str, Any]) -> None:
     if not isinstance(schedule, dict) or set(schedule) - known:
         bad = sorted(set(schedule) - known) if isinstance(schedule, dict) else schedule
         raise ValueError(f"method {name!r}: schedule has unknown key(s) {bad!r}; known: {', '.join(sorted(known))}")
+    check_optimizer(name, spec.get("optimizer"))
     try:
         Schedule(**schedule)
-        if spec.get("stage2") is not None:
-            Stage2Spec.from_dict(spec["stage2"])
+        stage2 = Stage2Spec.from_dict(spec["stage2"]) if spec.get("stage2") is not None else None
     except ValueError as exc:
         raise ValueError(f"method {name!r}: {exc}") from None
+    if stage2 is not None:
+        _check_part(name, {"loss": stage2.loss}, "loss", where="stage2.")
 
 
 def placeholder_counts(spec: dict[str, Any], num_classes: int = 10) -> Tensor:
@@ -158,11 +182,18 @@ def _build(name: str, spec: dict[str, Any], counts: Tensor) -> Method:
         for part in ("mixing", "sampler"):
             kwargs = part_spec(spec, part)
             parts[part] = PART_REGISTRIES[part].build(kwargs.pop("name"), class_counts=counts, **kwargs)
+        stage2 = Stage2Spec.from_dict(spec["stage2"]) if spec.get("stage2") is not None else None
+        stage2_loss = None
+        if stage2 is not None:
+            stage2_kwargs = dict(stage2.loss)
+            stage2_loss = build_loss(stage2_kwargs.pop("name"), counts, **stage2_kwargs)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"method {name!r}: {exc}") from None
     schedule = Schedule(**(spec.get("schedule") or {}))
-    stage2 = Stage2Spec.from_dict(spec["stage2"]) if spec.get("stage2") is not None else None
-    return Method(name=name, loss=loss, schedule=schedule, stage2=stage2, **parts)
+    return Method(
+        name=name, loss=loss, schedule=schedule, stage2=stage2, stage2_loss=stage2_loss,
+        optimizer=check_optimizer(name, spec.get("optimizer")), **parts,
+    )
 
 
 def build_method(name: str, spec: dict[str, Any], class_counts: Tensor) -> Method:

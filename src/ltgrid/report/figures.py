@@ -83,6 +83,28 @@ def reliability_overlay(curves: Sequence[tuple[str, dict[str, Any]]], path: Path
     return _save(fig, path)
 
 
+def agnostic_plot(
+    labels: Sequence[str], lines: Sequence[tuple[str, Sequence[float], bool]], path: PathLike, title: str
+) -> Path:
+    """Error (%) against the test distribution: one line per (name, values, dashed) on shared x ticks."""
+    if not lines:
+        raise ValueError("agnostic_plot needs at least one line, got none")
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    x = np.arange(len(labels))
+    for name, values, dashed in lines:
+        if len(values) != len(labels):
+            raise ValueError(f"line {name!r} has {len(values)} values for {len(labels)} test distributions")
+        ax.plot(x, values, marker="o", markersize=3, linestyle="--" if dashed else "-", label=name)
+    ax.set_xticks(x, labels, rotation=45, ha="right")
+    ax.set_xlabel("test class distribution (imbalance)")
+    ax.set_ylabel("top-1 error (%)")
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def per_class_accuracy_plot(train_counts: Any, per_class_acc: Any, path: PathLike, title: str) -> Path:
     """Test accuracy (percent, as in metrics.json) of each class against its training size, log x.
 

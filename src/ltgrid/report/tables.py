@@ -184,7 +184,21 @@ def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Seq
         for method in methods_of(df, method_order)
     ]
     caption = f"{grid}: {TABLE_METRICS[metric]}; model selection: {PROTOCOLS[protocol]}; {note}"
-    return Table(caption, ["method"] + [column_label(d, r) for d, r in columns], rows)
+    return Table(caption, ["method"] + [column_label(d, r) for d, r in columns], rows, notes=train_acc_notes(df, method_order))
+
+
+def train_acc_notes(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
+    """How well each final model fits its own training split (unaugmented), per column: the
+    paper's models fit theirs (near 100%), which is where CE turns over-confident."""
+    if "train_acc" not in df or df["train_acc"].isna().all():
+        return []
+    stats = aggregate(df, "train_acc", "final")
+    parts = []
+    for dataset, rho in columns_of(df):
+        accs = [f"{m} {stats[(m, dataset, rho)][0]:.1f}" for m in methods_of(df, method_order) if (m, dataset, rho) in stats]
+        if accs:
+            parts.append(f"{column_label(dataset, rho)}: {', '.join(accs)}")
+    return ["training accuracy (%) of the final model on its unaugmented training split, mean over seeds: " + "; ".join(parts)]
 
 
 def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:
@@ -221,6 +235,56 @@ def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequen
     spans = [("", 1)] + [(column_label(d, r), len(groups)) for d, r in columns]
     caption = f"{grid}: {title}; model selection: {PROTOCOLS[protocol]}; {note}"
     return Table(caption, header, rows, spans, _group_notes(df, kind, columns))
+
+
+TEST_AGNOSTIC_CAPTION = (
+    "top-1 error (%) on test sets re-sampled to long-tailed class distributions (Zhang et al. 2022): "
+    "forward r = class 0 (the training head) the most frequent, max/min test count r; backward r = the "
+    "reverse; uniform = the reported test set"
+)
+PRIOR_ROW = "{} + p_test = test prior"
+
+
+def agnostic_stems(columns: Iterable[tuple[str, str]]) -> list[str]:
+    """File stems of the test-agnostic tables, one per (dataset, rho as in paths)."""
+    return [f"test_agnostic_{dataset}_rho{rho}" for dataset, rho in sorted(set(columns))]
+
+
+def distribution_label(name: str) -> str:
+    return name.replace("forward", "forward ").replace("backward", "backward ")
+
+
+def agnostic_series(
+    df: pd.DataFrame, dataset: str, rho: float, method_order: Sequence[str]
+) -> list[tuple[str, list[tuple[float, float, int] | None], bool]]:
+    """(row label, a stat per test distribution, is the matched-prior row) per method, and after a
+    Bayias method its row with the test prior matched; final protocol, seeds pooled."""
+    from ltgrid.evaluate.test_agnostic import distributions
+
+    sub = df[(df["dataset"] == dataset) & (df["rho"] == rho)]
+    names = [name for name, _, _ in distributions()]
+    plain = [aggregate(sub, f"ta_{n}_top1_err", "final") for n in names]
+    prior = [aggregate(sub, f"ta_{n}_prior_top1_err", "final") for n in names]
+    series = []
+    for method in methods_of(sub, method_order):
+        key = (method, dataset, rho)
+        series.append((method, [stats.get(key) for stats in plain], False))
+        if any(key in stats for stats in prior):
+            series.append((PRIOR_ROW.format(method), [stats.get(key) for stats in prior], True))
+    return series
+
+
+def agnostic_table(df: pd.DataFrame, dataset: str, rho: float, method_order: Sequence[str], grid: str) -> Table:
+    """Methods (and Bayias with its test prior matched) as rows, test distributions as columns."""
+    from ltgrid.evaluate.test_agnostic import distributions
+
+    series = agnostic_series(df, dataset, rho, method_order)
+    note, show_n = seed_note(stat[2] for _, stats, _ in series for stat in stats if stat is not None)
+    rows = [[label] + [format_stat(stat, show_n) for stat in stats] for label, stats, _ in series]
+    caption = f"{grid}: {column_label(dataset, rho)}: {TEST_AGNOSTIC_CAPTION}; model selection: {PROTOCOLS['final']}; {note}"
+    notes = [f"{PRIOR_ROW.format('<method>')}: a Bayias cell scored with logits z + log q - log p_train, q the "
+             "re-sampled set's class frequencies (Bayias trained with p_test = q, up to the classifier bias)"]
+    return Table(caption, ["method"] + [distribution_label(n) for n, _, _ in distributions()], rows, notes=notes)
 
 
 def published_table(
@@ -352,6 +416,10 @@ def build_tables(
         tables[f"published_{protocol}"] = published_table(df, published, protocol, method_order, grid)
         if has_temperature(df, protocol):
             tables[f"temperature_{protocol}"] = group_table(df, "temperature", protocol, method_order, grid)
+    if "final" in protocols:
+        for dataset, rho in columns_of(df):
+            stem = agnostic_stems([(dataset, f"{rho:g}")])[0]
+            tables[stem] = agnostic_table(df, dataset, rho, method_order, grid)
     return tables
 
 
@@ -423,4 +491,23 @@ def write_overlay(
     curves = [(f"{m} ({len(by_method[m])} seed{'s' * (len(by_method[m]) > 1)})", pooled_bins(by_method[m])) for m in order]
     path = reliability_overlay(curves, out, f"{title}\nmodel selection: {PROTOCOLS[protocol]}")
     log(f"figures: {path} ({len(curves)} methods)")
+    return path
+
+
+def write_agnostic_figure(
+    metrics_files: Iterable[str | Path], out: str | Path, method_order: Sequence[str], title: str
+) -> Path:
+    """Error vs test imbalance for one (dataset, rho): the cells' final-protocol errors, seeds averaged."""
+    from ltgrid.evaluate.test_agnostic import distributions
+    from ltgrid.report.figures import agnostic_plot
+
+    df = cell_rows(metrics_files)
+    pairs = columns_of(df)
+    if len(pairs) != 1:
+        raise ValueError(f"a test-agnostic figure is for one (dataset, rho); the cells have {pairs}")
+    series = agnostic_series(df, *pairs[0], method_order)
+    lines = [(label, [np.nan if s is None else s[0] for s in stats], dashed) for label, stats, dashed in series]
+    labels = [distribution_label(n) for n, _, _ in distributions()]
+    path = agnostic_plot(labels, lines, out, f"{title}\nmodel selection: {PROTOCOLS['final']}")
+    log(f"figures: {path} ({len(lines)} lines)")
     return path

@@ -24,7 +24,8 @@ def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[di
     return base_lr * factor
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]) -> torch.optim.Optimizer:
+def build_optimizer(params: Iterable[Any], spec: dict[str, Any]) -> torch.optim.Optimizer:
+    """SGD over parameters, or over param groups that carry an `lr_factor` (see set_lr)."""
     return torch.optim.SGD(
         params,
         lr=spec["lr"],
@@ -35,5 +36,6 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]) 
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """lr for every group, times the group's `lr_factor` where it has one (MiSLAS's classifier)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_factor", 1.0)

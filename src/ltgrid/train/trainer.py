@@ -1,8 +1,9 @@
 """Train one cell: resolved recipe in, checkpoint + test predictions + run record out.
 
 A cell runs one or two stages. Stage 1 trains the whole network with the method's parts
-(sampler, mixing, loss, schedule). A method with `stage2` then re-trains the classifier on
-a frozen backbone (cRT) or rescales its weights (tau-normalisation); its stage 1 is either
+(sampler, mixing, loss, schedule, optimiser changes). A method with `stage2` then trains the
+classifier, LWS scales or both on a frozen backbone (cRT, LWS, MiSLAS, weight balancing's
+fine-tuning) or rescales its weights (tau-normalisation); its stage 1 is either
 trained here or, with `stage2.base`, read from the base method's finished cell.
 
 Each epoch the sampler orders the split, the feed augments batches on the device, the
@@ -32,9 +33,9 @@ from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
-from ltgrid.methods import Method, build_method
+from ltgrid.methods import Method, MixedBatch, build_method, mixed_loss
 from ltgrid.methods.samplers import SAMPLERS
-from ltgrid.methods.stage2 import select_tau, tau_grid, tau_normalize
+from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
 from ltgrid.tracking.store import CellRun, open_cell_run
@@ -92,6 +93,22 @@ def predict(model: nn.Module, feed: Any, method: Method, which: str, batch_size:
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def clean_train_accuracy(model: nn.Module, feed: Any, batch_size: int) -> float | None:
+    """Top-1 accuracy (%) on the unaugmented training split in eval mode, None when the feed
+    cannot replay it: whether the model fits its training set, as the paper's models do."""
+    batches = getattr(feed, "train_eval_batches", None)
+    if batches is None:
+        return None
+    model.eval()
+    correct, seen = None, 0
+    for x, y in batches(batch_size):
+        hits = (model(x).argmax(1) == y).sum()
+        correct = hits if correct is None else correct + hits
+        seen += len(y)
+    return 100.0 * float(correct.item()) / seen if seen else None  # one read, after the loop
+
+
 class Progress:
     """A progress bar on a terminal, one plain line per epoch in logs."""
 
@@ -118,30 +135,37 @@ class Progress:
 
 @dataclass
 class Stage:
-    """One training stage: what is optimised, how batches are drawn, the lr per epoch."""
+    """One training stage: what is optimised, how batches are drawn and scored, the lr per epoch."""
 
     name: str
     epochs: int
     lr: Callable[[int], float]
     sampler: Any
-    params: list[nn.Parameter]
+    params: list[Any]  # parameters, or optimiser param groups ({"params", "lr_factor"})
     forward: Callable[[Tensor], Tensor]
     mixing: bool
+    loss: Callable[[Tensor, MixedBatch], Tensor]
+    optimizer: dict[str, Any]
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
+    end_epoch: Callable[[], None] = lambda: None  # run after every training epoch (a projection)
     info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
-def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any]) -> Stage:
+def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: list[nn.Parameter]) -> Stage:
+    """The whole network with the method's parts; `frozen` (LWS scales) waits for stage 2."""
     schedule = recipe.get("lr_schedule") or {}
-    base_lr = recipe["optimizer"]["lr"]
+    optimizer = {**recipe["optimizer"], **method.optimizer}
+    base_lr = optimizer["lr"]
     return Stage(
         name="stage1",
         epochs=recipe["epochs"],
         lr=lambda e: lr_at(e, base_lr, schedule.get("warmup_epochs", 0), schedule.get("steps", [])),
         sampler=method.sampler,
-        params=list(model.parameters()),
+        params=[p for p in model.parameters() if all(p is not f for f in frozen)],
         forward=model,
         mixing=True,
+        loss=method.loss_value,
+        optimizer=optimizer,
     )
 
 
@@ -178,41 +202,91 @@ def tau_norm_stage(model: nn.Module, method: Method, val_accuracy: Callable[[], 
             classifier.weight.copy_(tau_normalize(weight, tau))
             info["tau"] = tau
 
-    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, prepare=tau_norm, info=info)
+    return Stage("tau_norm", 0, lambda e: 0.0, method.sampler, [], model, False, method.loss_value, {},
+                 prepare=tau_norm, info=info)
 
 
-def stage_two(model: nn.Module, method: Method, counts: Tensor, val_accuracy: Callable[[], float] | None = None) -> Stage:
-    """cRT: a fresh classifier on frozen features, cosine lr; tau_norm: rescale weights, no epochs."""
+def prepare_classifier(model: nn.Module, method: Method) -> list[nn.Parameter]:
+    """Give the model what its stage 2 keeps in checkpoints (LWS scales, the MaxNorm radius);
+    returns the parameters stage 1 must leave alone."""
     spec = method.stage2
-    assert spec is not None
-    classifier = model.classifier
+    if spec is None:
+        return []
+    device = next(model.parameters()).device
+    if spec.max_norm is not None:
+        model.register_buffer("max_norm_radius", torch.tensor(float("inf"), device=device))
+    if not spec.scaled:
+        return []
+    model.classifier = ScaledClassifier(model.classifier, model.classifier.weight.shape[0]).to(device)
+    return [model.classifier.scales]
 
-    if spec.kind == "tau_norm":
-        return tau_norm_stage(model, method, val_accuracy)
 
-    sampler_kwargs = dict(spec.sampler)
-    sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
+def frozen_backbone(model: nn.Module, shift_bn: bool) -> Callable[[Tensor], Tensor]:
+    """Logits from features computed without gradients; the backbone's batch norms keep stage 1's
+    statistics, or with `shift_bn` run in training mode so they re-estimate them on these batches."""
+    norms = [m for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and not name.startswith("classifier")]
 
-    def frozen_forward(x: Tensor) -> Tensor:
-        model.eval()  # backbone statistics stay those of stage 1
+    def forward(x: Tensor) -> Tensor:
+        model.eval()
+        for module in norms if shift_bn else ():
+            module.train()
         with torch.no_grad():
             feats = model.forward_features(x)
-        return classifier(feats)
+        return model.classifier(feats)
 
-    def reset() -> None:
-        for module in classifier.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+    return forward
 
+
+def stage_two(
+    model: nn.Module, method: Method, counts: Tensor, recipe: dict[str, Any],
+    val_accuracy: Callable[[], float] | None = None,
+) -> Stage:
+    """A frozen backbone under the stage-2 kind (stage2.py): what trains, its loss, sampler,
+    cosine lr, optional re-estimated batch-norm statistics and MaxNorm projection; tau_norm
+    picks tau with `val_accuracy` (the model's validation accuracy) when there is one."""
+    spec, loss = method.stage2, method.stage2_loss
+    assert spec is not None and loss is not None
+    classifier = model.classifier
+    if not spec.trains:
+        return tau_norm_stage(model, method, val_accuracy)
+    inner = classifier.inner if isinstance(classifier, ScaledClassifier) else classifier
+    sampler_kwargs = dict(spec.sampler)
+    sampler = SAMPLERS.build(sampler_kwargs.pop("name"), class_counts=counts, **sampler_kwargs)
+    groups: list[dict[str, Any]] = []
+    if spec.kind in ("crt", "mislas", "finetune"):
+        groups.append({"params": list(inner.parameters()), "lr_factor": spec.classifier_lr_factor})
+    if spec.scaled:
+        groups.append({"params": [classifier.scales], "lr_factor": 1.0})
+
+    def prepare() -> None:
+        if spec.kind == "crt":
+            for module in inner.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        if spec.max_norm is not None:  # the stage-1 rows' norms set the radius (kept in checkpoints)
+            model.max_norm_radius.copy_(max_norm_radius(inner.weight, spec.max_norm))
+
+    def project() -> None:
+        if spec.max_norm is not None:
+            with torch.no_grad():
+                inner.weight.copy_(max_norm_project(inner.weight, model.max_norm_radius))
+
+    optimizer = dict(recipe["optimizer"])
+    if spec.weight_decay is not None:
+        optimizer["weight_decay"] = spec.weight_decay
     return Stage(
-        name="crt",
+        name=spec.kind,
         epochs=spec.epochs,
         lr=lambda e: 0.5 * spec.lr * (1 + math.cos(math.pi * e / spec.epochs)),
         sampler=sampler,
-        params=list(classifier.parameters()),
-        forward=frozen_forward,
+        params=groups,
+        forward=frozen_backbone(model, spec.shift_bn),
         mixing=False,
-        prepare=reset,
+        loss=lambda logits, batch: mixed_loss(loss, logits, batch),
+        optimizer=optimizer,
+        prepare=prepare,
+        end_epoch=project,
     )
 
 
@@ -250,11 +324,12 @@ def train_cell(
     stages: list[Stage] = []
     if stage1_model is not None:
         model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
-    else:
-        stages.append(stage_one(forward, method, recipe))
+    frozen = prepare_classifier(model, method)
+    if stage1_model is None:
+        stages.append(stage_one(forward, method, recipe, frozen))
     batch_size = recipe["batch_size"]
     if method.stage2 is not None:
-        stages.append(stage_two(model, method, counts, val_scorer(forward, feed, method, 4 * batch_size)))
+        stages.append(stage_two(model, method, counts, recipe, val_scorer(forward, feed, method, 4 * batch_size)))
     eval_every = recipe.get("eval_every", 1)
     generator = torch.Generator().manual_seed(cell["seed"])
 
@@ -313,7 +388,7 @@ def train_cell(
             if index < state["stage"]:
                 continue
             last_stage = index == len(stages) - 1
-            optimizer = build_optimizer(stage.params, recipe["optimizer"]) if stage.params else None
+            optimizer = build_optimizer(stage.params, stage.optimizer) if stage.params else None
             if state["epoch"] == 0:
                 stage.prepare()
                 if last_stage:
@@ -374,7 +449,7 @@ def train_epoch(
         x, y = feed.train_batch(order[start : start + batch_size], generator)
         batch = method.mix(x, y, generator) if stage.mixing else method.unmixed(x, y)
         logits = stage.forward(batch.x)
-        loss = faults.inject(fault, method.loss_value(logits, batch), epoch, b)
+        loss = faults.inject(fault, stage.loss(logits, batch), epoch, b)
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"{label}: non-finite loss {loss.item()} at {stage.name} epoch {epoch}, batch {b} (lr {lr:g}); "
@@ -386,6 +461,7 @@ def train_epoch(
         loss_sum += loss.detach().double().cpu() * len(y)
         correct += (logits.detach().argmax(1) == y).sum().cpu()
         seen += len(y)
+    stage.end_epoch()
     return {
         "stage": stage.name, "epoch": epoch, "lr": lr,
         "train_loss": float(loss_sum.item() / max(seen, 1)),
@@ -429,6 +505,7 @@ def write_outputs(
         "history": state["history"],
         "best_epochs": {which: best["epoch"] for which, best in state["best"].items()},
         "n_train": len(feed.train_labels),
+        "train_acc_clean": clean_train_accuracy(model, feed, 4 * batch_size),
     }
     write_json(out_dir / "run.json", record)
     run.finish()

@@ -11,11 +11,12 @@ from typing import Any
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses import ce, ldam, prior  # noqa: F401  (registers the losses)
+from ltgrid.methods.losses import ce, ldam, prior, smoothing  # noqa: F401  (registers the losses)
 from ltgrid.methods.losses.ce import CrossEntropy, Focal
 from ltgrid.methods.losses.ldam import LDAM, ldam_margins
 from ltgrid.methods.losses.prior import BalancedSoftmax, Bayias, LogitAdjusted, PriorShiftedCE
 from ltgrid.methods.losses.registry import LOSSES
+from ltgrid.methods.losses.smoothing import LabelAwareSmoothing, label_aware_epsilons
 from ltgrid.methods.losses.weighting import LossOptions, effective_number_weights
 
 
@@ -38,10 +39,12 @@ __all__ = [
     "Bayias",
     "CrossEntropy",
     "Focal",
+    "LabelAwareSmoothing",
     "LogitAdjusted",
     "LossOptions",
     "PriorShiftedCE",
     "build_loss",
     "effective_number_weights",
+    "label_aware_epsilons",
     "ldam_margins",
 ]
