@@ -7,6 +7,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/analysis.smk"
 
 
 # Small jobs that may need the internet (downloads, a remote tracking server) run on the
@@ -22,4 +23,6 @@ rule all:
     input:
         TABLES,
         FIGURES,
+        ANALYSES,
+        CELL_RESULTS,
         f"{RUNS}/grid_run.json",  # the tables and overlays as one MLflow run

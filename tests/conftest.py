@@ -71,6 +71,16 @@ def tiny_grid(grid: str = "tiny", epochs: int = 3, ratios: tuple[float, ...] = (
     return config
 
 
+def data_file(root: Path, config: dict, dataset: str, rho: str | None = None, split: int = 0) -> Path:
+    """Where the pipeline keeps a dataset's prepared data (rho=None) or a split file: folders
+    named by what they are made from (ltgrid.params.raw_path / split_path)."""
+    from ltgrid import params
+
+    if rho is None:
+        return root / params.raw_path(config, dataset)
+    return root / params.split_path(config, dataset, rho, split)
+
+
 def write_params(path: Path, config: dict) -> Path:
     import yaml
 

@@ -22,8 +22,19 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_plugins(modules: list[str] | str | None) -> None:
+    """Import the plugin modules a job's parts come from (a comma-separated string or a list)."""
+    from ltgrid import plugins
+
+    if isinstance(modules, str):
+        modules = [m for m in modules.split(",") if m]
+    plugins.load(modules or [])
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from ltgrid.data import prepare_dataset
+
+    _load_plugins(args.plugins)
 
     ds = prepare_dataset(json.loads(args.source), args.out)
     print(f"{args.out}: {len(ds.train_y)} train / {len(ds.test_y)} test images, {ds.num_classes} classes")
@@ -71,6 +82,8 @@ def _train(args: argparse.Namespace) -> int:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         from ltgrid.train.trainer import TrainingError, train_cell
 
+        _load_plugins(cell.get("plugins"))
+
         try:
             train_cell(
                 cell, args.data, args.split, args.out_dir, tracking_info,
@@ -108,8 +121,11 @@ def _published(args: argparse.Namespace):
 
 def _report(args: argparse.Namespace) -> int:
     from ltgrid.io import read_json, write_json
+    from ltgrid.report.freshness import check_fresh
     from ltgrid.report.tables import cell_rows, summary, write_tables
 
+    if args.recipes:
+        check_fresh(args.metrics, args.recipes.split(","))
     df = cell_rows(args.metrics)
     files = write_tables(
         df, args.out_dir, args.methods.split(","), args.grid, args.protocols.split(",") if args.protocols else None,
@@ -123,6 +139,30 @@ def _report(args: argparse.Namespace) -> int:
         record_grid_spec(info["uri"], info["experiment_id"], json.loads(args.grid_spec))
     print(f"{len(files)} table files in {args.out_dir}")
     return 0
+
+
+def _ablation(args: argparse.Namespace) -> int:
+    from ltgrid.report.ablation import write_ablation_figure, write_ablation_table
+
+    if args.figure:
+        print(write_ablation_figure(args.metrics, args.sweep, args.grid, args.figure, args.protocol))
+    else:
+        print(f"{len(write_ablation_table(args.metrics, args.sweep, args.grid, args.out_dir, args.protocol))} files in {args.out_dir}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from ltgrid.report.compare import build_comparisons
+    from ltgrid.report.tables import FORMATS, RENDERERS, cell_rows
+    from ltgrid.io import write_text
+
+    tables = build_comparisons(
+        cell_rows(args.metrics), args.references.split(","), args.protocols.split(","), args.methods.split(","), args.grid
+    )
+    for stem, table in tables.items():
+        for ext in FORMATS:
+            write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
+    print(f"{len(tables)} comparison tables in {args.out_dir}")
 
 
 def _log_grid(args: argparse.Namespace) -> int:
@@ -167,13 +207,31 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from ltgrid.tracking.store import project_root, tracking_uri
+    from ltgrid.tracking.ui import serve
 
-    cmd = ["mlflow", "ui", "--backend-store-uri", args.uri or tracking_uri(), "--host", args.host, "--port", str(args.port)]
-    print(" ".join(cmd), file=sys.stderr)
-    os.chdir(project_root())  # the project's artifact locations are relative to its root
-    os.execvp(cmd[0], cmd)
-    return 0  # pragma: no cover
+    return serve(args.grid, args.uri, args.host, args.port, args.open)
+
+
+def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
+    """The ablation report of a sweep and the comparison tables (workflow/rules/analysis.smk)."""
+    s = sub.add_parser("ablation", help="a sweep's table (--out-dir) or one (dataset, rho)'s figure (--figure)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--sweep", required=True)
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
+    where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
+    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_ablation)
+
+    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--references", required=True, help="comma-separated reference methods")
+    s.add_argument("--methods", required=True, help="comma-separated row order")
+    s.add_argument("--protocols", required=True, help="comma-separated")
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("metrics", nargs="+")
+    s.set_defaults(func=_compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
     s.add_argument("--source", required=True, help="the dataset's `source` params as JSON")
+    s.add_argument("--plugins", default="", help="comma-separated plugin modules to import first (a plugin's source kind)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_prepare)
 
@@ -228,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--method-library", default=None, help="comma-separated method names published figures may use")
     s.add_argument("--tracking", default=None, help="tracking.json: record --grid-spec on the grid's experiment")
     s.add_argument("--grid-spec", default=None, help="JSON of the grid's methods and cells (for tables-from-mlflow)")
+    s.add_argument("--recipes", default=None, help="comma-separated recipe fingerprints, one per metrics file: refuse stale cells")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
 
@@ -245,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--methods", required=True, help="comma-separated legend order")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_test_agnostic_figure)
+
+    add_analysis_commands(sub)
 
     s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
     s.add_argument("--grid", required=True)
@@ -265,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_tables_from_mlflow)
 
     s = sub.add_parser("ui", help="browse the runs in the MLflow UI (bound to 127.0.0.1 unless --host)")
-    s.add_argument("--uri", default=None)
+    s.add_argument("--uri", default=None, help="default: the store the grid's tracking.json records")
+    s.add_argument("--grid", default=None, help="whose runs table to print (default: the only grid run here)")
+    s.add_argument("--open", action="store_true", help="open the runs table in a browser once the UI answers")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
     s.set_defaults(func=_ui)

@@ -135,12 +135,55 @@ def _credential_errors(value: Any, where: str = "") -> list[str]:
     return []
 
 
-def _semantic_errors(config: dict[str, Any]) -> list[str]:
+def _extension_errors(config: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """Plugins load (their parts are unknown until then), each swept value passes its part's
+    checks, `compare_to` names methods the grid runs. Also returns the variants of sweeps
+    already reported, so they are not reported again one by one."""
+    from ltgrid import plugins, sweeps
+
+    errors = plugins.load_errors(config)
+    if errors:
+        return errors, set()
+    errors = sweeps.value_errors(config)
+    failed = {e.split(".", 2)[1] for e in errors}
+    skip = {name for name, v in sweeps.variants(config).items() if v.sweep in failed}
+    run = {m for ds in config["datasets"] for m in dataset_methods(config, ds)}
+    for i, ref in enumerate(config.get("compare_to") or []):
+        if ref not in run:
+            errors.append(f"compare_to[{i}] = {ref!r}: not a method this grid runs; it runs: {sorted(run)}")
+    return errors, skip
+
+
+def _repeated(names: list[Any], where: str) -> list[str]:
+    """A name listed twice would silently train its cells once: say so instead."""
+    first: dict[Any, int] = {}
+    errors = []
+    for i, name in enumerate(names):
+        if name in first:
+            errors.append(f"{where}[{i}] = {name!r}: listed twice (also {where}[{first[name]}])")
+        first.setdefault(name, i)
+    return errors
+
+
+def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, Any]) -> list[str]:
+    """A dataset's own method list and overrides: known methods, each listed once."""
+    errors = _repeated(ds.get("methods") or [], f"{where}.methods")
+    for i, name in enumerate(ds.get("methods") or []):
+        if name not in library:
+            errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
+    for name in ds.get("method_overrides") or {}:
+        if name not in library:
+            errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+    return errors
+
+
+def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
     from ltgrid.data import SOURCES
     from ltgrid.methods import validate_method
+    from ltgrid.data.source_checks import source_problems
     from ltgrid.models import MODELS
 
-    errors = []
+    errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
     for i, name in enumerate(config["methods"]):
         if name not in library:
@@ -153,12 +196,7 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {MODELS.names()}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
-        for i, name in enumerate(ds.get("methods") or []):
-            if name not in library:
-                errors.append(f"{where}.methods[{i}] = {name!r}: unknown method; defined: {sorted(library)}")
-        for name in ds.get("method_overrides") or {}:
-            if name not in library:
-                errors.append(f"{where}.method_overrides.{name}: unknown method; defined: {sorted(library)}")
+        errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
         try:
             if resolve_normalize(ds.get("normalize"), ds["source"]["kind"])["mean"] is None and ds["source"]["kind"] == "listfile":
                 errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
@@ -167,6 +205,8 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
         split = ds.get("split") or {}
         if split.get("test_holdout_per_class") and split.get("val_per_class"):
             errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
+        if split.get("test_holdout_per_class") and ds["source"]["kind"] == "listfile":
+            errors.append(f"{where}.split.test_holdout_per_class: list-file datasets take their validation set from a val list")
         shots = ds.get("shots") or {}
         if shots and shots.get("few", 20) > shots.get("many", 100):
             errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
@@ -178,7 +218,7 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
                     f"epochs = {recipe['epochs']}"
                 )
         for method in dataset_methods(config, ds_name):
-            if method not in library:
+            if method not in library or method in skip:
                 continue
             try:
                 validate_method(method, method_spec(config, ds_name, method))
@@ -194,11 +234,21 @@ def _semantic_errors(config: dict[str, Any]) -> list[str]:
 
 
 def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
-    """Check a grid before any job runs; raise ParamsError listing every problem found."""
+    """Check a grid before any job runs; raise ParamsError listing every problem found.
+
+    Returns the grid with its sweeps expanded into methods (ltgrid.sweeps): use the return value.
+    """
+    from ltgrid import sweeps
+
     schema = load_yaml(schema_path)
     errors = _schema_errors(config, schema)
     if not errors:
-        errors = _credential_errors(config) + _semantic_errors(config)
+        errors = _credential_errors(config)
+    if not errors:
+        config = sweeps.expand(config)  # a malformed sweep raises SweepError, a ParamsError
+        errors, skip = _extension_errors(config)
+        if not errors or skip:
+            errors += _semantic_errors(config, skip)
     if errors:
         raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
     return config
@@ -246,7 +296,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     ds = config["datasets"][cell.dataset]
     split = ds.get("split") or {}
     shots = ds.get("shots") or {}
-    return {
+    resolved = {
         "grid": config["grid"],
         "dataset": cell.dataset,
         "rho": float(cell.rho),
@@ -263,6 +313,22 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "normalize": resolve_normalize(ds.get("normalize"), ds["source"]["kind"]),
         **base_fields(config, cell),
     }
+    return {**resolved, **extension_fields(config, resolved)}
+
+
+def extension_fields(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """A sweep variant's swept values and the plugin modules a cell uses: present only when
+    there are some, so cells of plain built-in methods keep the recipe they always had."""
+    from ltgrid import plugins, sweeps
+
+    out: dict[str, Any] = {}
+    variant = sweeps.variants(config).get(resolved["method"])
+    if variant is not None:
+        out["sweep"] = variant.record()
+    used = plugins.cell_plugins(config, resolved)
+    if used:
+        out["plugins"] = used
+    return out
 
 
 def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
@@ -280,3 +346,27 @@ def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
     if split.get("test_holdout_per_class"):  # only when set: existing splits keep their params
         options["test_holdout_per_class"] = split["test_holdout_per_class"]
     return options
+
+
+def fingerprint(obj: Any) -> str:
+    """16 hex digits naming a JSON-able value: a resolved cell (what a result records, compared
+    with the params now), or what prepared data is made from (its folder name)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def raw_path(config: dict[str, Any], dataset: str) -> str:
+    """A prepared dataset, under its grid (each grid's data is its own DVC stage's output) and
+    keyed by its source, so a failed prepare for other params cannot remove the data in use."""
+    return f"data/raw/{config['grid']}/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
+
+
+def split_key(config: dict[str, Any], dataset: str) -> str:
+    ds = config["datasets"][dataset]
+    return fingerprint({"source": ds["source"], "split": split_params(config, dataset), "mode": (ds.get("split") or {}).get("mode")})
+
+
+def split_path(config: dict[str, Any], dataset: str, rho: str, split: int | str) -> str:
+    """A split file, keyed by the source and split options it is made from (as raw_path)."""
+    return f"data/splits/{config['grid']}/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_project, run, tiny_grid, write_params
+from tests.conftest import copy_project, data_file, run, tiny_grid, write_params
 from tests.helpers.cifar_archives import make_cifar10_archive, make_hostile_archive, truncate
 
 pytestmark = pytest.mark.pipeline
@@ -42,6 +42,15 @@ def snakemake(root: Path, params_file: Path, *targets: str, dry: bool = False):
          "mixing.name = 'unimixx'"),
         (lambda c: c["datasets"]["digits"]["source"].__setitem__("kind", "mnist"), "datasets.digits.source.kind = 'mnist'"),
         (lambda c: c.__setitem__("tracking", {"uri": "https://alice:s3cret@example.org"}), "tracking.uri: a URL with user:password@"),
+        # issue 14.6: refused before any job (the tracking store used to be set up first), not dropped silently
+        (lambda c: c["datasets"]["digits"].__setitem__("source", {"kind": "image_folder_archive", "path": "x.tar.gz", "classes": ["a"]}),
+         "datasets.digits.source: a source needs an md5 or sha256 checksum"),
+        (lambda c: c.__setitem__("methods", ["ce", "mixup", "ce"]), "methods[2] = 'ce': listed twice (also methods[0])"),
+        (lambda c: c.update(methods=["ce", "s"], sweeps={"s": {"base": "unimix", "values": {"mixing.alpha": [0.5, -1]}}}),
+         "sweeps.s.values.mixing.alpha[1] = -1: method 'unimix': unimix alpha must be a number > 0"),
+        (lambda c: c.update(methods=["s"], sweeps={"s": {"base": "unimix", "values": {"mixing.tau": []}}}),
+         "sweeps.s.values.mixing.tau = []"),
+        (lambda c: c.update(plugins=["plugins.nosuch"]), "plugins[0] = 'plugins.nosuch': cannot be imported"),
     ],
 )
 def test_bad_params_fail_the_dry_run_before_any_job(project, tmp_path, mutate, expected):
@@ -111,12 +120,13 @@ def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
     config["datasets"] = {"cifar": {
         "source": {"kind": "cifar10", **source}, "ratios": [10], "model": "resnet32", "recipe": "digits",
     }}
-    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), "data/raw/baddata/cifar/dataset.npz")
+    target = data_file(project, config, "cifar")
+    proc = snakemake(project, write_params(tmp_path / "bad.yaml", config), str(target.relative_to(project)))
     assert proc.returncode != 0
     assert "rule prepare_dataset" in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
-    log = (project / "results/logs/baddata/prepare/cifar.log").read_text()
+    log = (project / f"results/logs/prepare/cifar/{target.parent.name}.log").read_text()
     assert expected in log, log[-3000:]
-    raw = project / "data/raw/baddata/cifar"
+    raw = target.parent
     left = sorted(str(p.relative_to(raw)) for p in raw.rglob("*")) if raw.exists() else []
     assert "dataset.npz" not in left
     assert not [p for p in left if Path(p).name.startswith(".") or p.endswith((".tmp", ".part", ".extracting"))], left

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project, run, write_params
+from conftest import ROOT, copy_project, data_file, run, write_params
 
 pytestmark = pytest.mark.pipeline
 ARCHIVE = (ROOT.parent / "shared" / "data" / "cifar10-images.tar.gz").resolve()
@@ -24,7 +24,7 @@ def test_short_cifar10_lt_grid_ends_in_a_table(tmp_path):
     params_file = write_params(project / "params" / "short.yaml", config)
     run(["snakemake", "--cores", "2", "--configfile", str(params_file)], project, timeout=1500)
 
-    split = json.loads((project / "data/splits/cifar10-short/cifar10/rho100_split0.json").read_text())
+    split = json.loads(data_file(project, config, "cifar10", "100").read_text())
     assert split["counts"] == [500, 299, 179, 107, 64, 38, 23, 13, 8, 5]
     table = pd.read_csv(project / "results/tables/cifar10-short/top1_err_final.csv", index_col="method", dtype=str)
     assert list(table.index) == ["ce", "unimix_bayias"]

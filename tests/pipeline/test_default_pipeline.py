@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, run, tiny_grid, write_params
+from conftest import copy_project, data_file, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 METHODS = ["ce", "bayias", "mixup", "unimix", "unimix_bayias"]
@@ -151,7 +151,8 @@ def test_dvc_tracks_data_and_splits(project):
     assert set(outs) == {"data/raw/default", "data/splits/default", "results/tables/default", "results/figures/default",
                          "results/metrics/default.json"}
     assert "md5" in outs["data/raw/default"] and "md5" in outs["data/splits/default"]
-    splits = json.loads((project / "data/splits/default/digits/rho10_split0.json").read_text())
+    default = yaml.safe_load((project / "params/default.yaml").read_text())
+    splits = json.loads(data_file(project, default, "digits", "10").read_text())
     assert splits["counts"] == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
 
 
@@ -190,14 +191,14 @@ def test_each_cell_run_records_its_split_as_a_dataset(project):
     from mlflow.tracking import MlflowClient
 
     runs, _ = search_grid_runs(store_uri(project), "ltgrid-default", "default")
-    split = project / "data/splits/default/digits/rho10_split0.json"
+    split = data_file(project, yaml.safe_load((project / "params/default.yaml").read_text()), "digits", "10")
     client = MlflowClient(tracking_uri=store_uri(project))
     for run_id in runs["run_id"]:
         [dataset_input] = client.get_run(run_id).inputs.dataset_inputs
         dataset = dataset_input.dataset
         assert dataset.name == "digits/rho10_split0"
         assert dataset.digest == hashlib.md5(split.read_bytes()).hexdigest()
-        assert json.loads(dataset.source)["split"] == "data/splits/default/digits/rho10_split0.json"
+        assert json.loads(dataset.source)["split"] == str(split.relative_to(project))
 
 
 # ---------------------------------------------------------------- a second grid through DVC
@@ -321,9 +322,10 @@ def test_data_and_splits_round_trip_through_a_dvc_remote(second, tmp_path):
     assert not (fresh / "data").exists()
     run(["dvc", "pull"], fresh, timeout=600)
     for grid in ("default", SECOND):
-        split = fresh / f"data/splits/{grid}/digits/rho10_split0.json"
+        config = yaml.safe_load((fresh / f"params/{grid}.yaml").read_text())
+        split = data_file(fresh, config, "digits", "10")
         assert split.read_bytes() == (second / split.relative_to(fresh)).read_bytes()
-        assert (fresh / f"data/raw/{grid}/digits/dataset.npz").is_file()
+        assert data_file(fresh, config, "digits").is_file()
         jobs = planned_jobs(fresh, "--configfile", f"params/{grid}.yaml")
         assert "train" in jobs and not {"prepare_dataset", "split"} & set(jobs), jobs
 

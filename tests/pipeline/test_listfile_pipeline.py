@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_project, run, write_params
+from conftest import copy_project, data_file, run, write_params
 from helpers.image_lists import TRAIN_COUNTS, make_image_tree, source_params
 
 pytestmark = pytest.mark.pipeline
@@ -67,7 +67,8 @@ def test_table_row_for_every_method(project):
 
 
 def test_given_split_and_shot_groups_use_the_list_counts(project):
-    split = json.loads((project / f"data/splits/{GRID}/tiny_lt/rho10_split0.json").read_text())
+    config = yaml.safe_load((project / "params/tiny-listfile.yaml").read_text())
+    split = json.loads(data_file(project, config, "tiny_lt", "10").read_text())
     assert split["counts"] == list(TRAIN_COUNTS) and len(split["train_indices"]) == sum(TRAIN_COUNTS)
     cell = project / f"results/runs/{GRID}/tiny_lt/rho10/split0/unimix_bayias/seed0"
     run_record = json.loads((cell / "run.json").read_text())

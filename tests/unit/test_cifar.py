@@ -182,6 +182,18 @@ def test_image_folder_archive_errors(tmp_path: Path) -> None:
         SOURCES.build("image_folder_archive", work_dir=tmp_path / "g", path=str(gappy), classes=["a"], sha256=sha)
 
 
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9])
+def test_truncated_image_folder_archive_with_its_own_checksum(tmp_path: Path, keep: float) -> None:
+    """The checksum matches (taken of the damaged copy): the read itself must say "truncated", in one line."""
+    archive = tmp_path / "imgs.tar.gz"
+    make_image_folder_archive(archive, ["a", "b"], train_per_class=20)
+    short = truncate(archive, tmp_path / "short.tar.gz", keep=keep)
+    sha = hashlib.sha256(short.read_bytes()).hexdigest()
+    with pytest.raises(SourceError, match=r"^archive .*short.tar.gz is truncated or corrupt: ") as err:
+        SOURCES.build("image_folder_archive", work_dir=tmp_path / "dl", path=str(short), classes=["a", "b"], sha256=sha)
+    assert "\n" not in str(err.value)
+
+
 @pytest.mark.skipif(not REAL_IMAGES.exists(), reason=f"{REAL_IMAGES} not on this machine")
 def test_real_cifar10_image_archive(tmp_path: Path) -> None:
     ds = SOURCES.build(

@@ -58,7 +58,7 @@ def test_two_runs_of_a_cell_are_identical(digits_cell: dict) -> None:
         np.testing.assert_array_equal(a_arrays[key], b_arrays[key], err_msg=key)
     assert a_run["history"] == b_run["history"]  # losses, accuracies, lr: every float equal
     assert len(a_run["history"]) == 3
-    assert a_run["run_id"] != b_run["run_id"]  # two runs, not one resumed
+    assert a_run["run_id"] == b_run["run_id"]  # one MLflow run per cell: the rerun reuses it (issue 14)
 
 
 def test_a_different_seed_changes_the_run(digits_cell: dict) -> None:

@@ -103,10 +103,12 @@ def test_a_real_overflow_is_caught_too(bench, tmp_path):
 def test_out_of_gpu_memory_names_the_cell_and_the_params(bench, tmp_path, monkeypatch):
     monkeypatch.setenv(faults.ENV, "oom@0:1")
     out = tmp_path / "cell"
+    resolved = cell(bench[4], method="ce")
     with pytest.raises(TrainingError) as err:
-        train(bench, cell(bench[4], method="ce"), out)
+        train(bench, resolved, out)
     message = str(err.value)
-    assert message.startswith("default/digits/rho10/split0/ce/seed0: out of GPU memory (batch_size=32")
+    batch = resolved["recipe"]["batch_size"]  # the default recipe's, whatever it is now
+    assert message.startswith(f"default/digits/rho10/split0/ce/seed0: out of GPU memory (batch_size={batch}")
     assert "recipes.digits.batch_size" in message and "LTGRID_SLOTS_PER_GPU=1" in message
     assert not any((out / name).exists() for name in RESULTS)
 
@@ -143,13 +145,28 @@ def test_init_tracking_never_prints_the_password(tmp_path):
     assert "s3cret" not in proc.stdout + proc.stderr
 
 
-def test_ui_binds_to_localhost_unless_told(monkeypatch):
+def test_ui_binds_to_localhost_unless_told(monkeypatch, tmp_path):
     from ltgrid import cli
+    from ltgrid.tracking import ui
 
     calls = []
-    monkeypatch.setattr(cli.os, "execvp", lambda prog, cmd: calls.append(cmd))
-    cli.main(["ui", "--uri", "sqlite:///x.db"])
-    cli.main(["ui", "--uri", "sqlite:///x.db", "--host", "0.0.0.0", "--port", "5001"])
+
+    class Started:  # what `mlflow ui` would be; the real server is started in test_hostile.py
+        pid = 0
+
+        def __init__(self, cmd, **kw):
+            calls.append(cmd)
+
+        def wait(self):
+            return 0
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(ui.subprocess, "Popen", Started)
+    monkeypatch.setenv("LTGRID_PROJECT_ROOT", str(tmp_path))
+    cli.main(["ui", "--uri", f"sqlite:///{tmp_path}/x.db"])
+    cli.main(["ui", "--uri", f"sqlite:///{tmp_path}/x.db", "--host", "0.0.0.0", "--port", "5001"])
     assert calls[0][calls[0].index("--host") + 1] == "127.0.0.1"
     assert calls[1][calls[1].index("--host") + 1] == "0.0.0.0" and "5001" in calls[1]
 

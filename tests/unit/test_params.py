@@ -48,6 +48,9 @@ def test_default_grid_is_valid_and_expands(config):
         (lambda c: c["datasets"]["digits"].__setitem__("model", "resnet9000"), "datasets.digits.model = 'resnet9000'"),
         (lambda c: c["method_library"]["ce"]["loss"].__setitem__("name", "nosuchloss"), "loss.name = 'nosuchloss'"),
         (lambda c: c["method_library"]["unimix"]["mixing"].__setitem__("name", "nosuchmix"), "mixing.name = 'nosuchmix'"),
+        (lambda c: c["datasets"]["digits"].__setitem__("normalize", "cifar11"), "datasets.digits.normalize = \"cifar11\""),
+        (lambda c: c["datasets"]["digits"]["split"].__setitem__("test_holdout_per_class", 5),
+         "test_holdout_per_class and val_per_class both give a validation set"),
     ],
 )
 def test_bad_params_name_the_key_and_value(config, monkeypatch, repo_root, mutate, expected):
@@ -55,6 +58,17 @@ def test_bad_params_name_the_key_and_value(config, monkeypatch, repo_root, mutat
     mutate(bad)
     message = invalid(bad, monkeypatch, repo_root)
     assert expected in message, message
+
+
+def test_resolved_cell_carries_normalisation_and_holdout(config):
+    config = copy.deepcopy(config)
+    cell = params.resolve_cell(config, params.cells(config)[0])
+    assert cell["normalize"] == {"name": "split", "mean": None, "std": None} and cell["test_holdout_per_class"] == 0
+    config["datasets"]["digits"]["normalize"] = {"mean": [0.5], "std": [0.25]}
+    config["datasets"]["digits"]["split"] = {"n_max": 100, "test_holdout_per_class": 5}
+    cell = params.resolve_cell(config, params.cells(config)[0])
+    assert cell["normalize"]["mean"] == [0.5] and cell["test_holdout_per_class"] == 5
+    assert params.split_params(config, "digits") == {"n_max": 100, "val_per_class": 0, "test_holdout_per_class": 5}
 
 
 def test_resolved_cell_carries_method_overrides(config):
@@ -93,7 +107,8 @@ def test_yaml_syntax_error_is_a_params_error(tmp_path):
 
 
 SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 54, "paper-cifar": 408,
-                 "paper-imagenet": 26, "paper-inat": 13}
+                 "paper-imagenet": 26, "paper-inat": 13,
+                 "ablation-unimix": 57, "ablation-digits": 24}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_GRIDS))

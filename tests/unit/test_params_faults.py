@@ -91,6 +91,19 @@ CASES = {
                                    "bayias test_prior must be 3 positive numbers, got [1, -1, 1]"),
     "part without name": (lambda c: c["method_library"]["mixup"].__setitem__("mixing", {"alpha": 1.0}),
                           "method_library.mixup.mixing = {\"alpha\": 1.0}: 'name' is a required property"),
+    # a method listed twice would silently be trained once
+    "method listed twice": (lambda c: c.__setitem__("methods", ["ce", "mixup", "ce"]),
+                            "methods[2] = 'ce': listed twice (also methods[0])"),
+    "dataset method listed twice": (lambda c: c["datasets"]["digits"].__setitem__("methods", ["mixup", "mixup"]),
+                                    "datasets.digits.methods[1] = 'mixup': listed twice (also datasets.digits.methods[0])"),
+    # a source refused by validate, not inside the prepare job after the store was set up
+    "archive source without checksum": (
+        lambda c: c["datasets"]["digits"].__setitem__("source", {"kind": "image_folder_archive", "path": "x.tar.gz", "classes": ["a"]}),
+        "datasets.digits.source: a source needs an md5 or sha256 checksum; refusing to use unverified data"),
+    "checksum not hex": (lambda c: c["datasets"]["digits"].__setitem__("source", {"kind": "cifar10", "md5": "abc"}),
+                         "datasets.digits.source: md5 checksum 'abc' is not 32 hex digits"),
+    "misspelt source argument": (lambda c: c["datasets"]["digits"]["source"].__setitem__("test_per_clas", 5),
+                                 "datasets.digits.source (kind 'sklearn_digits'): unknown argument(s) 'test_per_clas'"),
     # no credentials in params (the value itself is not repeated)
     "password in tracking uri": (lambda c: c.__setitem__("tracking", {"uri": "https://alice:s3cret@mlflow.example.org/"}),
                                  "tracking.uri: a URL with user:password@"),

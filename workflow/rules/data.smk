@@ -1,4 +1,5 @@
-# Raw data -> dataset.npz per dataset -> long-tailed split index files.
+# Raw data -> dataset.npz per dataset -> long-tailed split index files. Both live under a
+# folder named by the fingerprint of what they are made from (params.raw_path / split_path).
 
 
 def annotation_lists(wc):
@@ -33,25 +34,27 @@ rule inat_list:
 rule prepare_dataset:
     input:
         annotation_lists,
+        source_plugin_files,
     output:
-        f"{RAW}/{{dataset}}/dataset.npz",
+        f"{RAW}/{{dataset}}/{{key}}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
+        plugins=lambda wc: ",".join(ltplugins.source_plugin(config, wc.dataset)),
     log:
-        f"results/logs/{GRID}/prepare/{{dataset}}.log",
+        "results/logs/prepare/{dataset}/{key}.log",
     shell:
-        "python -m ltgrid prepare --source {params.source:q} --out {output} 2> {log}"
+        "python -m ltgrid prepare --source {params.source:q} --plugins '{params.plugins}' --out {output} 2> {log}"
 
 
 rule split:
     input:
-        f"{RAW}/{{dataset}}/dataset.npz",
+        lambda wc: ltparams.raw_path(config, wc.dataset),
     output:
-        f"{SPLITS}/{{dataset}}/rho{{rho}}_split{{split}}.json",
+        f"{SPLITS}/{{dataset}}/{{key}}/rho{{rho}}_split{{split}}.json",
     params:
         options=split_options,
     log:
-        f"results/logs/{GRID}/split/{{dataset}}/rho{{rho}}_split{{split}}.log",
+        "results/logs/split/{dataset}/{key}/rho{rho}_split{split}.log",
     shell:
         "python -m ltgrid split --data {input} --dataset {wildcards.dataset} --rho {wildcards.rho} "
         "--seed {wildcards.split} --options {params.options:q} --out {output} 2> {log}"
@@ -59,4 +62,4 @@ rule split:
 
 rule data_all:
     input:
-        sorted({f"{SPLITS}/{c.dataset}/rho{c.rho}_split{c.split}.json" for c in CELLS}),
+        sorted({ltparams.split_path(config, c.dataset, c.rho, c.split) for c in CELLS}),

@@ -53,12 +53,15 @@ rule tables:
         protocols=",".join(GRID_PROTOCOLS),
         library=",".join(config.get("method_library") or {}),
         spec=json.dumps(grid_spec(config), sort_keys=True),
+        # the current recipe of every cell, in input order: a stale metrics.json stops the tables
+        recipes=",".join(ltparams.fingerprint(ltparams.resolve_cell(config, c)) for c in CELLS),
     log:
         f"results/logs/{GRID}/tables.log",
     shell:
         "python -m ltgrid report --grid {GRID} --methods {params.methods} --protocols {params.protocols} "
         "--out-dir {TABLE_DIR} --summary {output.summary} --published {input.published} "
         "--method-library {params.library:q} --tracking {input.tracking} --grid-spec {params.spec:q} "
+        "--recipes {params.recipes} "
         "{input.metrics} 2> {log}"
 
 

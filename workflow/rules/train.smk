@@ -25,8 +25,9 @@ def stage1_input(wc):
 rule train:
     input:
         unpack(stage1_input),
-        data=f"{RAW}/{{dataset}}/dataset.npz",
-        split=f"{SPLITS}/{{dataset}}/rho{{rho}}_split{{split}}.json",
+        plugins=plugin_sources,
+        data=lambda wc: ltparams.raw_path(config, wc.dataset),
+        split=lambda wc: ltparams.split_path(config, wc.dataset, wc.rho, wc.split),
         tracking=f"{RUNS}/tracking.json",
     output:
         predictions=f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/predictions.npz",

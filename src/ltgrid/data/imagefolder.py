@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset
-from ltgrid.data.sources import SourceError, checked_members, fetch, open_archive
+from ltgrid.data.sources import SourceError, checked_members, fetch, open_archive, read_member
 from ltgrid.errors import ParamsError
 
 SPLITS = ("train", "test")
@@ -63,13 +63,11 @@ def _collect(archive: Path, classes: tuple[str, ...]) -> dict[tuple[str, str], d
             stem = fname.split(".", 1)[0]
             if not stem.isdigit():
                 raise SourceError(f"archive {archive}: {member.name!r} has no file number (expected e.g. 0000.jpg)")
-            fh = tf.extractfile(member)
-            assert fh is not None  # a regular file always has contents
             slot = found[(split, cls)]
             number = int(stem)
             if number in slot:
                 raise SourceError(f"archive {archive}: {member.name!r} repeats number {number} of {slot[number][0]!r}")
-            slot[number] = (member.name, fh.read())
+            slot[number] = (member.name, read_member(tf, member, archive))
     if len(roots) > 1:
         raise SourceError(f"archive {archive} has several top-level folders {sorted(roots)}; expected one")
     return found

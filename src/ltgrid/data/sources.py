@@ -25,6 +25,8 @@ from ltgrid.io import umask_mode
 
 _CHUNK = 1 << 20
 _HEX_DIGITS = {"md5": 32, "sha256": 64}
+# What reading a damaged (truncated, corrupt) tar or gzip stream raises.
+ARCHIVE_DAMAGE = (tarfile.ReadError, EOFError, zlib.error, OSError)
 
 
 class SourceError(UserError, RuntimeError):
@@ -240,7 +242,18 @@ def checked_members(tf: tarfile.TarFile, archive: Path) -> Iterator[tarfile.TarI
             if problem:
                 raise UnsafeArchiveError(f"archive {archive}: member {member.name!r} {problem}; refusing to extract")
             yield member
-    except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
+    except ARCHIVE_DAMAGE as exc:
+        raise SourceError(f"archive {archive} is truncated or corrupt: {exc}") from exc
+
+
+def read_member(tf: tarfile.TarFile, member: tarfile.TarInfo, archive: Path) -> bytes:
+    """A member's bytes; a stream that ends early (truncated gzip) is the archive's damage, said once."""
+    try:
+        fh = tf.extractfile(member)
+        if fh is None:
+            raise SourceError(f"archive {archive}: {member.name!r} is not a regular file")
+        return fh.read()
+    except ARCHIVE_DAMAGE as exc:
         raise SourceError(f"archive {archive} is truncated or corrupt: {exc}") from exc
 
 
@@ -248,7 +261,7 @@ def open_archive(archive: Path) -> tarfile.TarFile:
     """Open a (possibly compressed) tar, turning "not an archive" into a SourceError."""
     try:
         return tarfile.open(archive, "r:*")
-    except (tarfile.ReadError, EOFError, zlib.error, OSError) as exc:
+    except ARCHIVE_DAMAGE as exc:
         raise SourceError(f"archive {archive} is not a readable tar archive (truncated or corrupt?): {exc}") from exc
 
 

@@ -163,3 +163,30 @@ def training_curves(history: Sequence[dict[str, Any]], path: PathLike, title: st
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
     return _save(fig, path)
+
+
+def ablation_lines(
+    panels: Sequence[tuple[str, Sequence[tuple[str, Sequence[Any], Sequence[float], Sequence[float]]]]],
+    x_label: str, path: PathLike, title: str,
+) -> Path:
+    """One panel per metric: mean ± std over seeds against a swept value, one line per setting
+    of the other swept values. Each line is (label, x values, means, stds); x values that are
+    not all numbers are placed in the order given, as categories."""
+    xs = [x for _, lines in panels for _, line_x, _, _ in lines for x in line_x]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    categories = list(dict.fromkeys(map(str, xs)))
+    fig = Figure(figsize=(5 * len(panels), 4))
+    for i, (ylabel, lines) in enumerate(panels, 1):
+        ax = fig.add_subplot(1, len(panels), i)
+        for label, line_x, means, stds in lines:
+            pos = [float(x) for x in line_x] if numeric else [categories.index(str(x)) for x in line_x]
+            ax.errorbar(pos, means, yerr=stds, marker="o", capsize=3, label=label)
+        if not numeric:
+            ax.set_xticks(range(len(categories)), categories)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        if len(lines) > 1 or lines[0][0]:
+            ax.legend(fontsize="small")
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -25,6 +25,7 @@ from ltgrid.evaluate.metrics import nan_array
 from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
+from ltgrid.report.stats import published_columns
 
 KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
 ROW_COLUMNS = [*KEY_COLUMNS, "shots_many", "shots_few", *SCALAR_KEYS, "epoch"]
@@ -132,6 +133,12 @@ def aggregate(df: pd.DataFrame, metric: str, protocol: str) -> dict[tuple[str, s
     for (method, dataset, rho), values in sub.groupby(["method", "dataset", "rho"])[metric]:
         out[(method, dataset, float(rho))] = (float(values.mean()), float(values.std(ddof=1)), int(values.size))
     return out
+
+
+def metric_values(df: pd.DataFrame, metric: str, protocol: str, method: str, dataset: str, rho: float) -> list[float]:
+    """The per-seed values behind one aggregate (for intervals)."""
+    sub = df[(df["protocol"] == protocol) & (df["method"] == method) & (df["dataset"] == dataset) & (df["rho"] == rho)]
+    return [float(v) for v in sub[metric].dropna()] if metric in sub.columns else []
 
 
 def format_stat(stat: tuple[float, float, int] | None, show_n: bool) -> str:
@@ -309,13 +316,16 @@ def published_table(
                 else:
                     row += [f"{fig.value:.2f}", format_stat(stat, True), f"{stat[0] - fig.value:+.2f}", f"[{fig.source}]"]
                     used.append(fig.source)
-                rows.append(row)
+                values = metric_values(df, metric, protocol, method, dataset, rho)
+                rows.append(row + published_columns(values, fig.value if fig else None))
     header = ["dataset", "rho", "method"] + (["metric"] if len(metrics) > 1 else [])
-    header += ["published", "reproduced mean ± std (n)", "difference", "source"]
+    header += ["published", "reproduced mean ± std (n)", "difference", "source", "reproduced 95% interval", "published inside"]
     what = "figures" if len(metrics) > 1 else PUBLISHED_METRICS["top1_err"]
     caption = (
         f"{grid}: published vs reproduced {what}; reproduced model selection: {PROTOCOLS[protocol]}; "
-        "difference = reproduced mean - published; a dash: no published figure"
+        "difference = reproduced mean - published; 95% interval of the reproduced mean: Student t over seeds, "
+        "mean ± t(0.975, n-1) · s/√n (n >= 2); published inside: whether the published figure lies in it; "
+        "a dash: no published figure (or fewer than two seeds)"
     )
     notes = [f"[{key}] {published.sources[key].text()}" for key in dict.fromkeys(used)]
     return Table(caption, header, rows, notes=notes)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+RECIPE_TAG = "ltgrid.recipe"  # the resolved cell's fingerprint (params.fingerprint)
 STORE_NAME = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"  # also plain `mlflow server`'s default --artifacts-destination
 SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
@@ -161,6 +162,20 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def extension_tags(cell: dict[str, Any]) -> dict[str, str]:
+    """Tags for a sweep variant's swept values (`sweep.mixing.alpha`) and the plugins a cell
+    uses, so the UI can filter and group runs by them."""
+    tags: dict[str, str] = {}
+    sweep = cell.get("sweep")
+    if sweep:
+        tags["sweep"] = sweep["name"]
+        tags["sweep.base"] = sweep["base"]
+        tags.update({f"sweep.{key}": str(value) for key, value in sweep["values"].items()})
+    if cell.get("plugins"):
+        tags["plugins"] = ",".join(cell["plugins"])
+    return tags
+
+
 class CellRun:
     """One MLflow run for one cell, created once and resumed by id (after a kill, or to evaluate)."""
 
@@ -173,6 +188,25 @@ class CellRun:
     def create(cls, uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> "CellRun":
         run = client(uri).create_run(experiment_id, run_name=run_name, tags=tags)
         return cls(uri, run.info.run_id)
+
+    @classmethod
+    def for_cell(cls, uri: str, experiment_id: str, run_name: str, tags: dict[str, str]) -> tuple["CellRun", bool]:
+        """The cell's run: the newest earlier run of the same cell and recipe (tags `cell` and
+        `ltgrid.recipe`) when there is one, else a new run; True when reused.
+
+        A kill after the run was created but before Snakemake saw the job finish (no
+        checkpoint left to carry the run id) must not leave the cell twice in the UI.
+        """
+        mlflow_client = client(uri)
+        query = f"tags.cell = '{tags['cell']}' and tags.`{RECIPE_TAG}` = '{tags[RECIPE_TAG]}'"
+        earlier = mlflow_client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1)
+        if not earlier:
+            return cls.create(uri, experiment_id, run_name, tags), False
+        run = cls(uri, earlier[0].info.run_id)
+        mlflow_client.update_run(run.run_id, status="RUNNING")
+        if "ltgrid.error" in earlier[0].data.tags:  # the earlier failure no longer describes the run
+            mlflow_client.delete_tag(run.run_id, "ltgrid.error")
+        return run, True
 
     @property
     def experiment_id(self) -> str:
@@ -234,21 +268,27 @@ class CellRun:
 
 def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
     """What finds a cell's run in the UI and in `tracking.grid` (tag values are strings)."""
+    from ltgrid.params import fingerprint
+
     return {
         "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
         "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),
-        "cell": label, "git_commit": git_commit(),
+        "cell": label, "git_commit": git_commit(), RECIPE_TAG: fingerprint(cell),
+        **extension_tags(cell),
     }
 
 
-def open_cell_run(tracking: dict[str, str], cell: dict[str, Any], label: str, run_id: str | None) -> CellRun:
-    """The cell's run: created with its tags and params the first time, resumed by id after a kill."""
+def open_cell_run(
+    tracking: dict[str, str], cell: dict[str, Any], label: str, run_id: str | None
+) -> tuple[CellRun, bool]:
+    """The cell's run and whether it existed: resumed by id after a kill (the checkpoint's),
+    else the cell's earlier run of the same recipe (`CellRun.for_cell`), else a new one."""
     if run_id is not None:
-        return CellRun(tracking["uri"], run_id)
-    run = CellRun.create(tracking["uri"], tracking["experiment_id"], run_name=label.split("/", 1)[1],
-                         tags=cell_tags(cell, label))
+        return CellRun(tracking["uri"], run_id), True
+    run, reused = CellRun.for_cell(tracking["uri"], tracking["experiment_id"], label.split("/", 1)[1],
+                                   cell_tags(cell, label))
     run.log_params(cell)
-    return run
+    return run, reused
 
 
 def log_evaluation(run_record: dict[str, Any], metrics: dict[str, float], files: Iterable[Path],

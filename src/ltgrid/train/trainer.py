@@ -348,13 +348,13 @@ def train_cell(
         state = saved["state"]
         print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
 
-    new_run = state["run_id"] is None
-    run = open_cell_run(tracking, cell, label, state["run_id"])
-    if new_run:
+    run, reused = open_cell_run(tracking, cell, label, state["run_id"])
+    if not reused:
         run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path, split)
     state["run_id"] = run.run_id
-    # An epoch re-run after a kill between its MLflow log and its checkpoint is logged once only.
-    logged_steps = run.logged_steps("train_loss", "test_acc") if saved is not None else set()
+    # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
+    # whole cell, which then reopens its run) is trained again, to the same numbers, and not logged again.
+    logged_steps = run.logged_steps("train_loss", "test_acc") if reused else set()
 
     def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
         save_checkpoint(ckpt_path, {

@@ -1,0 +1,87 @@
+"""Every method against a reference method, per (dataset, rho): mean paired difference over
+seeds and its 95% interval, marked where the interval excludes zero (see report.stats)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from ltgrid.errors import ReportError
+
+from ltgrid.evaluate.cell import PROTOCOLS
+from ltgrid.report import stats
+from ltgrid.report.tables import TABLE_METRICS, Table, column_label, columns_of, methods_of
+
+# The reference methods a grid is compared against by default, where it runs them: the
+# baseline (CE) and the paper's full method (UniMix+Bayias), the one to beat.
+DEFAULT_REFERENCES = ("ce", "unimix_bayias")
+SHORT = {"top1_err": "top-1 error", "ece": "ECE"}
+MARK = "*"
+
+
+def references(methods: Sequence[str], configured: Sequence[str] | None = None) -> list[str]:
+    """The grid's `compare_to` if set, else the default references the grid runs."""
+    if configured:
+        return list(configured)
+    return [m for m in DEFAULT_REFERENCES if m in methods]
+
+
+def format_difference(interval: stats.Interval | None) -> str:
+    """'-1.23 [-2.40, -0.06] *' ; '-1.23 (n = 1, no interval)' ; '-' without paired seeds."""
+    if interval is None:
+        return "-"
+    if not interval.defined:
+        return f"{interval.mean:+.2f} (n = {interval.n}, no interval)"
+    mark = f" {MARK}" if interval.excludes_zero() else ""
+    return f"{interval.mean:+.2f} [{interval.low:+.2f}, {interval.high:+.2f}]{mark}"
+
+
+def comparison_table(
+    df: pd.DataFrame, reference: str, protocol: str, method_order: Sequence[str], grid: str,
+    metrics: Sequence[str] = tuple(TABLE_METRICS),
+) -> Table:
+    """Rows: every method but the reference; per (dataset, rho) one column per metric."""
+    if reference not in set(df["method"]):
+        raise ReportError(f"reference method {reference!r} has no cells; methods with cells: {sorted(set(df['method']))}")
+    columns = columns_of(df)
+    rows, counts = [], set()
+    for method in methods_of(df, method_order):
+        if method == reference:
+            continue
+        diffs = {m: stats.paired_differences(df, m, protocol, method, reference) for m in metrics}
+        row = [method]
+        for dataset, rho in columns:
+            for metric in metrics:
+                values = diffs[metric].get((dataset, rho))
+                interval = stats.t_interval(values) if values is not None and values.size else None
+                counts.update([interval.n] if interval else [])
+                row.append(format_difference(interval))
+        rows.append(row)
+    header = ["method"] + [SHORT.get(m, m) for _ in columns for m in metrics]
+    spans = [("", 1)] + [(column_label(d, r), len(metrics)) for d, r in columns]
+    n = ", ".join(map(str, sorted(counts))) or "0"
+    caption = (
+        f"{grid}: difference from {reference} (method - {reference}, percentage points; lower is better) "
+        f"with its 95% interval, n = {n} paired seeds; model selection: {PROTOCOLS[protocol]}; "
+        f"{MARK} the interval excludes 0"
+    )
+    notes = [
+        f"interval: {stats.METHOD}; pairs share dataset, ratio, split seed and training seed",
+        "a method's cells without a same-seed cell of the reference are left out of its pairs",
+    ]
+    return Table(caption, header, rows, spans, notes)
+
+
+def comparison_stems(refs: Sequence[str], protocols: Sequence[str]) -> list[str]:
+    return [f"compare_{ref}_{protocol}" for ref in refs for protocol in protocols]
+
+
+def build_comparisons(
+    df: pd.DataFrame, refs: Sequence[str], protocols: Sequence[str], method_order: Sequence[str], grid: str
+) -> dict[str, Table]:
+    return {
+        f"compare_{ref}_{protocol}": comparison_table(df, ref, protocol, method_order, grid)
+        for ref in refs for protocol in protocols
+    }
+
