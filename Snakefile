@@ -15,12 +15,13 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/analysis.smk"
 
 
-# Small jobs that may need the internet (downloads) run on the submitting machine, not on
-# cluster compute nodes.
+# Small jobs that may need the internet (downloads, a remote tracking server) run on the
+# submitting machine, not on cluster compute nodes.
 localrules:
     all,
     prepare_dataset,
     tracking_store,
+    grid_run,
 
 
 rule all:
@@ -29,3 +30,4 @@ rule all:
         FIGURES,
         ANALYSES,
         CELL_RESULTS,
+        f"{RUNS}/grid_run.json",  # the tables and overlays as one MLflow run

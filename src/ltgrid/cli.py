@@ -165,6 +165,16 @@ def _compare(args: argparse.Namespace) -> int:
         for ext in FORMATS:
             write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
     print(f"{len(tables)} comparison tables in {args.out_dir}")
+
+
+def _log_grid(args: argparse.Namespace) -> int:
+    from ltgrid.io import read_json, write_json
+    from ltgrid.tracking.grid_run import log_grid_run
+
+    info = read_json(args.tracking)
+    run_id = log_grid_run(info["uri"], info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
+    write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], "tracking_uri": info["uri"]})
+    print(f"grid run {run_id}: {len(args.tables)} tables, {len(args.figures)} figures")
     return 0
 
 
@@ -303,6 +313,15 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_test_agnostic_figure)
 
+
+    s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
+    s.add_argument("--summary", required=True, help="the grid's DVC metrics file, logged as metrics")
+    s.add_argument("--tables", nargs="+", required=True)
+    s.add_argument("--figures", nargs="*", default=[])
+    s.add_argument("--out", required=True, help="JSON naming the run")
+    s.set_defaults(func=_log_grid)
 
     s = sub.add_parser("job-costs", help="wall time and peak memory per cell and job, from Snakemake benchmark files")
     s.add_argument("--csv", required=True)

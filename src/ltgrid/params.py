@@ -415,9 +415,9 @@ def fingerprint(obj: Any) -> str:
 
 
 def raw_path(config: dict[str, Any], dataset: str) -> str:
-    """A prepared dataset, keyed by its source: grids naming one dataset after different
-    sources each get their own folder, so one grid's failed prepare cannot remove another's data."""
-    return f"data/raw/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
+    """A prepared dataset, under its grid (each grid's data is its own DVC stage's output) and
+    keyed by its source, so a failed prepare for other params cannot remove the data in use."""
+    return f"data/raw/{config['grid']}/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
 
 
 def split_key(config: dict[str, Any], dataset: str) -> str:
@@ -427,4 +427,4 @@ def split_key(config: dict[str, Any], dataset: str) -> str:
 
 def split_path(config: dict[str, Any], dataset: str, rho: str, split: int | str) -> str:
     """A split file, keyed by the source and split options it is made from (as raw_path)."""
-    return f"data/splits/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"
+    return f"data/splits/{config['grid']}/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"

@@ -20,6 +20,10 @@ config.update(_resolved)
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
+# Each grid owns its data and splits (one DVC stage's outputs each, pushed and pulled by grid);
+# the iNat list files, made from annotation JSON that params name by path, stay shared.
+RAW = f"data/raw/{GRID}"
+SPLITS = f"data/splits/{GRID}"
 CELLS = ltparams.cells(config)
 METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]

@@ -22,7 +22,7 @@ rule prepare_dataset:
         annotation_lists,
         source_plugin_files,
     output:
-        "data/raw/{dataset}/{key}/dataset.npz",
+        f"{RAW}/{{dataset}}/{{key}}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
         plugins=lambda wc: ",".join(ltplugins.source_plugin(config, wc.dataset)),
@@ -36,7 +36,7 @@ rule split:
     input:
         lambda wc: ltparams.raw_path(config, wc.dataset),
     output:
-        "data/splits/{dataset}/{key}/rho{rho}_split{split}.json",
+        f"{SPLITS}/{{dataset}}/{{key}}/rho{{rho}}_split{{split}}.json",
     params:
         options=split_options,
     log:

@@ -71,3 +71,18 @@ rule test_agnostic_figure:
     shell:
         "python -m ltgrid test-agnostic-figure --title '{GRID}: {wildcards.dataset} rho={wildcards.rho}' "
         "--methods {params.methods} --out {output} {input} 2> {log}"
+
+
+rule grid_run:
+    input:
+        tables=[path for path in rules.tables.output if not path.endswith(".json")],
+        summary=rules.tables.output.summary,
+        figures=OVERLAYS + TEST_AGNOSTIC_FIGURES,
+        tracking=f"{RUNS}/tracking.json",
+    output:
+        f"{RUNS}/grid_run.json",
+    log:
+        f"results/logs/{GRID}/grid_run.log",
+    shell:
+        "python -m ltgrid log-grid --grid {GRID} --tracking {input.tracking} --summary {input.summary} "
+        "--tables {input.tables} --figures {input.figures} --out {output} 2> {log}"

@@ -478,6 +478,8 @@ def train_cell(
     parts = build_parts(cell, data_path, split_path, stage1_model)
     state, saved = resume(out_dir, cell, parts, label)
     run, reused = open_cell_run(tracking, cell, label, state.run_id)
+    if not reused:
+        run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path, parts.split)
     state.run_id = run.run_id
     with failures_marked(run, cell, label):
         Trainer(cell, parts, out_dir, run, state, saved, label, reused).train()
