@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ltgrid.params import fill_recipe
 from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
 from ltgrid.data.splits import lt_counts, make_split
 
@@ -44,7 +45,7 @@ def paper_recipe(epochs: int = 200, **overrides: Any) -> dict[str, Any]:
         "deterministic": False,
     }
     recipe.update(overrides)
-    return recipe
+    return fill_recipe(recipe)
 
 
 def method_spec(name: str = "unimix_bayias") -> dict[str, Any]:

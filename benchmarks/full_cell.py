@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ltgrid.data.arrays import save_arrays
     from ltgrid.data.splits import write_split
     from ltgrid.evaluate.cell import evaluate_cell
-    from ltgrid.tracking.store import ensure_experiment
+    from ltgrid.tracking.store import local_store
     from ltgrid.train.trainer import train_cell
 
     work = Path(args.work)
@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ds, split, what = bench_data.load(args.images, args.test_images)
     save_arrays(work / "dataset.npz", ds)
     write_split(work / "split.json", split, "cifar10")
-    uri = f"sqlite:///{work.resolve() / 'mlflow.db'}"
-    tracking = {"uri": uri, "experiment_id": ensure_experiment(uri, "gpu-check", root=work)}
+    tracking = local_store(work, "gpu-check")
     cuda = torch.cuda.is_available()
     cell = build_cell(args.epochs, cuda, not args.no_amp, not args.no_compile, args.eval_every)
     t0 = time.perf_counter()

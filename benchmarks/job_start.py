@@ -65,7 +65,7 @@ def train_inputs(work: Path) -> list[str]:
     cell = params.resolve_cell(config, params.Cell("digits", "10", 0, "unimix_bayias", 0))
     cli("prepare", "--source", json.dumps(ds["source"]), "--out", "dataset.npz", cwd=work)
     cli("split", "--data", "dataset.npz", "--dataset", "digits", "--rho", "10", "--seed", "0",
-        "--options", json.dumps(params.split_params(config, "digits")), "--out", "split.json", cwd=work)
+        "--options", json.dumps(params.split_options(config, "digits")), "--out", "split.json", cwd=work)
     cli("init-tracking", "--config", json.dumps({"grid": "job-start"}), "--out", "tracking.json", cwd=work)
     return ["train", "--cell", json.dumps(cell), "--data", "dataset.npz", "--split", "split.json",
             "--tracking", "tracking.json", "--threads", "1"]

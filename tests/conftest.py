@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "raw", "splits", "tmp", "cache",
-    ".whl", ".gl", "mlflow.db", "mlflow.db.lock", "mlartifacts",
+    ".whl", ".gl", "mlflow.db", "mlflow.db.lock", "mlartifacts", ".venv", "mlruns",
 )
 
 

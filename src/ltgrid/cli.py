@@ -11,13 +11,16 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+from ltgrid.evaluate.protocols import PROTOCOLS  # plain data: no numpy, no torch
 
 
 def _validate(args: argparse.Namespace) -> int:
     from ltgrid import params
 
     for path in args.params:
-        config = params.load(path, args.schema)
+        config = params.load(path, args.schema or params.DEFAULT_SCHEMA)
         print(f"{path}: valid; {len(params.cells(config))} cells")
     return 0
 
@@ -42,18 +45,9 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _split(args: argparse.Namespace) -> int:
-    from ltgrid.data import labels_of_test_set, train_labels
-    from ltgrid.data.splits import make_split, write_split
+    from ltgrid.data.splits import split_dataset
 
-    labels, num_classes = train_labels(args.data)
-    opts = json.loads(args.options)
-    holdout = opts.get("test_holdout_per_class", 0)
-    split = make_split(
-        labels, args.rho, args.seed, n_max=opts.get("n_max"), val_per_class=opts.get("val_per_class", 0),
-        mode=opts.get("mode", "profile"), num_classes=num_classes,
-        test_y=labels_of_test_set(args.data) if holdout else None, test_holdout_per_class=holdout,
-    )
-    write_split(args.out, split, args.dataset)
+    split = split_dataset(args.data, args.dataset, args.rho, args.seed, json.loads(args.options), args.out)
     print(f"{args.out}: {len(split['train_indices'])} train, {len(split['val_indices'])} val; counts {split['counts']}")
     return 0
 
@@ -141,6 +135,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_costs(args: argparse.Namespace) -> int:
+    from ltgrid.report.job_costs import write_job_costs
+
+    rows = write_job_costs(args.benchmarks, args.csv, args.md)
+    print(f"{len(rows)} jobs -> {args.csv}, {args.md}")
+    return 0
+
+
 def _ablation(args: argparse.Namespace) -> int:
     from ltgrid.report.ablation import write_ablation_figure, write_ablation_table
 
@@ -163,6 +165,16 @@ def _compare(args: argparse.Namespace) -> int:
         for ext in FORMATS:
             write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
     print(f"{len(tables)} comparison tables in {args.out_dir}")
+
+
+def _log_grid(args: argparse.Namespace) -> int:
+    from ltgrid.io import read_json, write_json
+    from ltgrid.tracking.grid_run import log_grid_run
+
+    info = read_json(args.tracking)
+    run_id = log_grid_run(info["uri"], info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
+    write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], "tracking_uri": info["uri"]})
+    print(f"grid run {run_id}: {len(args.tables)} tables, {len(args.figures)} figures")
     return 0
 
 
@@ -210,11 +222,11 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     where = s.add_mutually_exclusive_group(required=True)
     where.add_argument("--out-dir", default=None, help="write ablation_<sweep>.{md,csv,tex,html} here")
     where.add_argument("--figure", default=None, help="write the figure of the given cells (one dataset and rho) here")
-    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("--protocol", default="final", choices=list(PROTOCOLS))
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_ablation)
 
-    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95% interval")
+    s = sub.add_parser("compare", help="every method minus a reference: mean paired difference and 95%% interval")
     s.add_argument("--grid", required=True)
     s.add_argument("--references", required=True, help="comma-separated reference methods")
     s.add_argument("--methods", required=True, help="comma-separated row order")
@@ -224,13 +236,11 @@ def add_analysis_commands(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_compare)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _data_commands(sub: Any) -> None:
+    """Params and data: validate, prepare, split."""
     s = sub.add_parser("validate", help="check params files against the schema and the registries")
     s.add_argument("params", nargs="+")
-    s.add_argument("--schema", default="workflow/schemas/params.schema.yaml")
+    s.add_argument("--schema", default=None, help="default: the project's workflow/schemas/params.schema.yaml")
     s.set_defaults(func=_validate)
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
@@ -244,10 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", required=True)
     s.add_argument("--rho", type=float, required=True)
     s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--options", default="{}", help="JSON: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
+    s.add_argument("--options", required=True,
+                   help="JSON of params.split_options: n_max, val_per_class, test_holdout_per_class, mode (profile | given)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_split)
 
+
+def _cell_commands(sub: Any) -> None:
+    """One cell: the tracking store, train, evaluate."""
     s = sub.add_parser("init-tracking", help="create the MLflow store and the grid's experiment (once, before jobs)")
     s.add_argument("--config", required=True, help="JSON with the grid name and its `tracking` params")
     s.add_argument("--out", required=True)
@@ -267,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cell-dir", required=True)
     s.set_defaults(func=_evaluate)
 
+
+def _report_commands(sub: Any) -> None:
+    """A grid's tables and figures."""
     s = sub.add_parser("report", help="tables for a grid from its cells' metrics.json")
     s.add_argument("--grid", required=True)
     s.add_argument("--methods", required=True, help="comma-separated row order")
@@ -285,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--title", required=True)
     s.add_argument("--methods", required=True, help="comma-separated legend order")
-    s.add_argument("--protocol", default="final", choices=["final", "best_val", "best_test"])
+    s.add_argument("--protocol", default="final", choices=list(PROTOCOLS))
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
 
@@ -296,8 +313,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_test_agnostic_figure)
 
-    add_analysis_commands(sub)
 
+    s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
+    s.add_argument("--grid", required=True)
+    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
+    s.add_argument("--summary", required=True, help="the grid's DVC metrics file, logged as metrics")
+    s.add_argument("--tables", nargs="+", required=True)
+    s.add_argument("--figures", nargs="*", default=[])
+    s.add_argument("--out", required=True, help="JSON naming the run")
+    s.set_defaults(func=_log_grid)
+
+    s = sub.add_parser("job-costs", help="wall time and peak memory per cell and job, from Snakemake benchmark files")
+    s.add_argument("--csv", required=True)
+    s.add_argument("--md", required=True)
+    s.add_argument("benchmarks", nargs="+")
+    s.set_defaults(func=_job_costs)
+
+
+def _tracking_commands(sub: Any) -> None:
+    """Reading the MLflow store back."""
     s = sub.add_parser("tables-from-mlflow", help="rebuild a grid's tables from its MLflow runs alone")
     s.add_argument("--grid", required=True)
     s.add_argument("--tracking-uri", default=None, help="default: MLFLOW_TRACKING_URI, else mlflow.db in the project root")
@@ -314,6 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5000)
     s.set_defaults(func=_ui)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltgrid", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _data_commands(sub)
+    _cell_commands(sub)
+    _report_commands(sub)
+    add_analysis_commands(sub)
+    _tracking_commands(sub)
     return p
 
 

@@ -20,8 +20,9 @@ class PartError(UserError, ValueError):
     """A method part (loss, mixing, sampler, schedule, stage 2) got a bad argument."""
 
 
-class ArgumentsError(UserError, TypeError):
-    """A registered part was given arguments its factory does not take (or lacks required ones)."""
+class ArgumentsError(UserError, TypeError, ValueError):
+    """A part was given arguments it does not take (or lacks required ones): a TypeError as a
+    bad call is, and a ValueError as a bad params entry is."""
 
 
 class ReportError(UserError, ValueError):

@@ -8,6 +8,7 @@ everywhere.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import re
@@ -21,7 +22,8 @@ import yaml
 from ltgrid.data.normalization import resolve_normalize
 from ltgrid.errors import ParamsError  # noqa: F401  (re-exported: callers catch params.ParamsError)
 
-DEFAULT_SCHEMA = Path("workflow/schemas/params.schema.yaml")
+# The project's schema (the package runs from a checkout: workflow/ sits beside src/).
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -57,6 +59,42 @@ def resolve_includes(config: dict[str, Any], root: str | Path = ".", _seen: tupl
         merged = deep_merge(merged, resolve_includes(load_yaml(path), root, (*_seen, inc)))
     own = {k: v for k, v in config.items() if k != "include"}
     return deep_merge(merged, own)
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(path: str) -> dict[str, Any]:
+    return load_yaml(path)
+
+
+def with_defaults(value: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `value` with every absent key that the schema gives a `default` filled in,
+    recursively through object properties (a defaulted object gets its own keys' defaults)."""
+    out = copy.deepcopy(value)
+    for key, sub in (schema.get("properties") or {}).items():
+        if key not in out and "default" in sub:
+            out[key] = copy.deepcopy(sub["default"])
+        if isinstance(out.get(key), dict) and sub.get("properties"):
+            out[key] = with_defaults(out[key], sub)
+    return out
+
+
+def fill_recipe(recipe: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """A recipe with the schema's defaults filled in: the one place recipe defaults live."""
+    return with_defaults(recipe, _schema(str(schema_path))["$defs"]["recipe"])
+
+
+def fill_optimizer(optimizer: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """A recipe's `optimizer` entry with the schema's defaults (momentum, weight decay, nesterov)."""
+    return with_defaults(optimizer, _schema(str(schema_path))["$defs"]["recipe"]["properties"]["optimizer"])
+
+
+def recipe(config: dict[str, Any], name: str, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    return fill_recipe(config["recipes"][name], schema_path)
+
+
+def dataset(config: dict[str, Any], name: str, schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """A dataset entry with the schema's defaults (split, shots) filled in."""
+    return with_defaults(config["datasets"][name], _schema(str(schema_path))["properties"]["datasets"]["additionalProperties"])
 
 
 def _key_path(path: Iterable[Any]) -> str:
@@ -177,11 +215,21 @@ def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, An
     return errors
 
 
-def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
-    from ltgrid.data import SOURCES
-    from ltgrid.methods import validate_method
-    from ltgrid.data.source_checks import source_problems
+def _plugin_model(config: dict[str, Any], name: str) -> bool:
+    """A model a plugin registered (only a grid with plugins pays for the model registry's torch)."""
+    if not config.get("plugins"):
+        return False
     from ltgrid.models import MODELS
+
+    return name in MODELS
+
+
+def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
+    """Names and values the schema cannot check: registries, method parts (methods/catalog.py),
+    cross-references. Imports nothing heavy: `snakemake -n` runs this on every parse."""
+    from ltgrid.data import SOURCES
+    from ltgrid.data.source_checks import source_problems
+    from ltgrid.models.names import MODEL_NAMES
 
     errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
@@ -192,8 +240,8 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
         where = f"datasets.{ds_name}"
         if ds["source"]["kind"] not in SOURCES:
             errors.append(f"{where}.source.kind = {ds['source']['kind']!r}: unknown; known: {SOURCES.names()}")
-        if ds["model"] not in MODELS:
-            errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {MODELS.names()}")
+        if ds["model"] not in MODEL_NAMES and not _plugin_model(config, ds["model"]):
+            errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {sorted(MODEL_NAMES)}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
         errors += source_problems(ds["source"], f"{where}.source") + _dataset_method_errors(ds, where, library)
@@ -202,34 +250,43 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
                 errors.append(f"{where}.normalize = 'split': list-file datasets are decoded per image; give constants")
         except ValueError as exc:
             errors.append(f"{where}.{exc}")
-        split = ds.get("split") or {}
-        if split.get("test_holdout_per_class") and split.get("val_per_class"):
+        filled = dataset(config, ds_name)
+        if filled["split"]["test_holdout_per_class"] and filled["split"]["val_per_class"]:
             errors.append(f"{where}.split: test_holdout_per_class and val_per_class both give a validation set; set one")
-        if split.get("test_holdout_per_class") and ds["source"]["kind"] == "listfile":
+        if filled["split"]["test_holdout_per_class"] and ds["source"]["kind"] == "listfile":
             errors.append(f"{where}.split.test_holdout_per_class: list-file datasets take their validation set from a val list")
-        shots = ds.get("shots") or {}
-        if shots and shots.get("few", 20) > shots.get("many", 100):
-            errors.append(f"{where}.shots: few = {shots.get('few')} must not exceed many = {shots.get('many')}")
-        recipe = config["recipes"].get(ds["recipe"], {})
-        for step in (recipe.get("lr_schedule") or {}).get("steps", []):
-            if step["epoch"] >= recipe.get("epochs", 0):
-                errors.append(
-                    f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
-                    f"epochs = {recipe['epochs']}"
-                )
-        for method in dataset_methods(config, ds_name):
-            if method not in library or method in skip:
-                continue
-            try:
-                validate_method(method, method_spec(config, ds_name, method))
-            except (ValueError, TypeError, KeyError) as exc:
-                errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
-                continue
-            base = stage1_base(config, ds_name, method)
-            if base is not None and base not in library:
-                errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
-            elif base is not None and stage1_base(config, ds_name, base) is not None:
-                errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
+        shots = filled["shots"]
+        if shots["few"] > shots["many"]:
+            errors.append(f"{where}.shots: few = {shots['few']} must not exceed many = {shots['many']}")
+        if ds["recipe"] in config["recipes"]:
+            rec = recipe(config, ds["recipe"])
+            for step in rec["lr_schedule"]["steps"]:
+                if step["epoch"] >= rec["epochs"]:
+                    errors.append(
+                        f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
+                        f"epochs = {rec['epochs']}"
+                    )
+        errors += _method_errors(config, ds_name, skip)
+    return errors
+
+
+def _method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
+    """A dataset's methods: every part checked (torch-free), stage-2 bases one-stage methods."""
+    from ltgrid.errors import PartError
+    from ltgrid.methods.spec import validate_method
+
+    errors, library = [], config["method_library"]
+    for method in (m for m in dataset_methods(config, ds_name) if m in library and m not in skip):
+        try:
+            validate_method(method, method_spec(config, ds_name, method))
+        except PartError as exc:
+            errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
+            continue
+        base = stage1_base(config, ds_name, method)
+        if base is not None and base not in library:
+            errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
+        elif base is not None and stage1_base(config, ds_name, base) is not None:
+            errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
     return errors
 
 
@@ -240,8 +297,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
     """
     from ltgrid import sweeps
 
-    schema = load_yaml(schema_path)
-    errors = _schema_errors(config, schema)
+    errors = _schema_errors(config, _schema(str(schema_path)))
     if not errors:
         errors = _credential_errors(config)
     if not errors:
@@ -277,8 +333,8 @@ class Cell:
         return f"{root}/{grid}/{self.dataset}/rho{self.rho}/split{self.split}/{self.method}/seed{self.seed}"
 
 
-def split_seeds(config: dict[str, Any], dataset: str) -> list[int]:
-    return list((config["datasets"][dataset].get("split") or {}).get("seeds") or [0])
+def split_seeds(config: dict[str, Any], name: str) -> list[int]:
+    return list(dataset(config, name)["split"]["seeds"])
 
 
 def cells(config: dict[str, Any]) -> list[Cell]:
@@ -293,9 +349,7 @@ def cells(config: dict[str, Any]) -> list[Cell]:
 
 def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     """Everything one training run needs, fully resolved: this is what MLflow logs as params."""
-    ds = config["datasets"][cell.dataset]
-    split = ds.get("split") or {}
-    shots = ds.get("shots") or {}
+    ds = dataset(config, cell.dataset)
     resolved = {
         "grid": config["grid"],
         "dataset": cell.dataset,
@@ -305,11 +359,11 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "seed": cell.seed,
         "model": ds["model"],
         "recipe_name": ds["recipe"],
-        "recipe": copy.deepcopy(config["recipes"][ds["recipe"]]),
+        "recipe": recipe(config, ds["recipe"]),
         "method_spec": method_spec(config, cell.dataset, cell.method),
-        "shots": {"many": shots.get("many", 100), "few": shots.get("few", 20)},
-        "val_per_class": split.get("val_per_class", 0),
-        "test_holdout_per_class": split.get("test_holdout_per_class", 0),
+        "shots": ds["shots"],
+        "val_per_class": ds["split"]["val_per_class"],
+        "test_holdout_per_class": ds["split"]["test_holdout_per_class"],
         "normalize": resolve_normalize(ds.get("normalize"), ds["source"]["kind"]),
         **base_fields(config, cell),
     }
@@ -339,13 +393,17 @@ def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     return {"base_method": base, "base_method_spec": method_spec(config, cell.dataset, base)}
 
 
-def split_params(config: dict[str, Any], dataset: str) -> dict[str, Any]:
-    """What a split file depends on (Snakemake reruns the split when it changes)."""
-    split = config["datasets"][dataset].get("split") or {}
-    options = {"n_max": split.get("n_max"), "val_per_class": split.get("val_per_class", 0)}
-    if split.get("test_holdout_per_class"):  # only when set: existing splits keep their params
-        options["test_holdout_per_class"] = split["test_holdout_per_class"]
-    return options
+def split_params(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a split file's indices depend on besides its mode (Snakemake reruns the split when
+    it changes), every key given."""
+    split = dataset(config, name)["split"]
+    return {"n_max": split.get("n_max"), "val_per_class": split["val_per_class"],
+            "test_holdout_per_class": split["test_holdout_per_class"]}
+
+
+def split_options(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The `--options` of `python -m ltgrid split`: split_params and the split mode, every key given."""
+    return {**split_params(config, name), "mode": dataset(config, name)["split"]["mode"]}
 
 
 def fingerprint(obj: Any) -> str:
@@ -357,9 +415,9 @@ def fingerprint(obj: Any) -> str:
 
 
 def raw_path(config: dict[str, Any], dataset: str) -> str:
-    """A prepared dataset, keyed by its source: grids naming one dataset after different
-    sources each get their own folder, so one grid's failed prepare cannot remove another's data."""
-    return f"data/raw/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
+    """A prepared dataset, under its grid (each grid's data is its own DVC stage's output) and
+    keyed by its source, so a failed prepare for other params cannot remove the data in use."""
+    return f"data/raw/{config['grid']}/{dataset}/{fingerprint(config['datasets'][dataset]['source'])}/dataset.npz"
 
 
 def split_key(config: dict[str, Any], dataset: str) -> str:
@@ -369,4 +427,4 @@ def split_key(config: dict[str, Any], dataset: str) -> str:
 
 def split_path(config: dict[str, Any], dataset: str, rho: str, split: int | str) -> str:
     """A split file, keyed by the source and split options it is made from (as raw_path)."""
-    return f"data/splits/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"
+    return f"data/splits/{config['grid']}/{dataset}/{split_key(config, dataset)}/rho{rho}_split{split}.json"

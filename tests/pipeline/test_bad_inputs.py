@@ -114,7 +114,7 @@ CASES = ["wrong checksum", "truncated archive", "member escaping its folder", "m
 
 @pytest.mark.parametrize("kind", CASES)
 def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
-    shutil.rmtree(project / "data/raw/cifar", ignore_errors=True)  # each case starts with no cache
+    shutil.rmtree(project / "data/raw/baddata/cifar", ignore_errors=True)  # each case starts with no cache
     source, expected = tampered(kind, tmp_path)
     config = tiny_grid(grid="baddata")
     config["datasets"] = {"cifar": {

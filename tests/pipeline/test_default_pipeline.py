@@ -46,6 +46,13 @@ def test_tables_list_every_method(project):
     assert (project / "results/tables/default/top1_err_final.tex").read_text().count(r"\midrule") == 1
 
 
+def test_job_costs_table_has_every_train_and_evaluate_job(project):
+    costs = pd.read_csv(project / "results/benchmarks/default/job_costs.csv")
+    assert len(costs) == 2 * len(METHODS) and set(costs["job"]) == {"train", "evaluate"}
+    assert sorted(costs.loc[costs["job"] == "train", "method"]) == sorted(METHODS)
+    assert (costs["wall_s"] > 0).all() and (costs["max_rss_mb"] > 0).all()
+
+
 def test_metrics_json_beside_predictions(project):
     cell = project / "results/runs/default/digits/rho10/split0/unimix_bayias/seed0"
     metrics = json.loads((cell / "metrics.json").read_text())
@@ -76,10 +83,25 @@ def test_mlflow_holds_one_run_per_cell_with_metrics(project):
     assert [m.step for m in history] == [0, 1, 2]
 
 
+def stale_stages(root: Path) -> dict[str, list]:
+    """`dvc status` as {stage: changes}: every stage DVC would rerun."""
+    return json.loads(run(["dvc", "status", "--json"], root).stdout or "{}")
+
+
+def grid_names(root: Path) -> list[str]:
+    """The one list of grids: grids/dvc.yaml's foreach."""
+    return list(yaml.safe_load((root / "grids" / "dvc.yaml").read_text())["vars"][0]["grids"])
+
+
+def never_run(root: Path, *ran: str) -> set[str]:
+    """Stages of grids that have not run yet: DVC counts them stale (their outputs do not exist)."""
+    return {f"grids/dvc.yaml:grid@{g}" for g in grid_names(root) if g not in ran}
+
+
 def test_second_run_has_nothing_to_do(project):
     out = run(["snakemake", "-n", "--cores", "1"], project).stdout
     assert "Nothing to be done" in out, out
-    assert "up to date" in run(["dvc", "status"], project).stdout
+    assert set(stale_stages(project)) == never_run(project, "default")
 
 
 def test_changing_one_method_reruns_only_its_cells(project):
@@ -93,7 +115,7 @@ def test_changing_one_method_reruns_only_its_cells(project):
         trained = re.findall(r"method=(\w+)", out)
         assert set(trained) == {"mixup"}, out
         jobs = planned_jobs(project)
-        assert sorted(jobs) == ["all", "evaluate", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
+        assert sorted(jobs) == ["all", "evaluate", "grid_run", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
         diff = run(["dvc", "params", "diff"], project).stdout
         assert "method_library.mixup.mixing.alpha" in diff
     finally:
@@ -131,10 +153,218 @@ def test_bad_params_stop_before_any_job(project, tmp_path, mutate, expected):
 
 
 def test_dvc_tracks_data_and_splits(project):
-    lock = yaml.safe_load((project / "dvc.lock").read_text())
-    outs = {o["path"] for o in lock["stages"]["data"]["outs"]}
-    assert outs == {"data/raw", "data/splits"}
-    assert all("md5" in o for o in lock["stages"]["data"]["outs"])
+    lock = yaml.safe_load((project / "grids" / "dvc.lock").read_text())
+    outs = {o["path"]: o for o in lock["stages"]["grid@default"]["outs"]}
+    assert set(outs) == {"data/raw/default", "data/splits/default", "results/tables/default", "results/figures/default",
+                         "results/metrics/default.json"}
+    assert "md5" in outs["data/raw/default"] and "md5" in outs["data/splits/default"]
     default = yaml.safe_load((project / "params/default.yaml").read_text())
     splits = json.loads(data_file(project, default, "digits", "10").read_text())
     assert splits["counts"] == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
+
+
+# ---------------------------------------------------------------- the grid as one MLflow run
+
+def store_uri(root: Path) -> str:
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def test_grid_run_holds_the_tables_and_overlays(project, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from ltgrid.tracking.grid_run import grid_runs
+
+    monkeypatch.chdir(project)  # the project's artifact locations are relative to its root
+
+    client = MlflowClient(tracking_uri=store_uri(project))
+    exp = client.get_experiment_by_name("ltgrid-default")
+    [grid_run] = grid_runs(store_uri(project), exp.experiment_id, "default")
+    assert "grid" not in grid_run.data.tags and grid_run.info.status == "FINISHED"
+    tables = {a.path for a in client.list_artifacts(grid_run.info.run_id, "tables")}
+    assert {"tables/top1_err_final.md", "tables/ece_final.csv", "tables/cells.csv"} <= tables
+    figures = {a.path for a in client.list_artifacts(grid_run.info.run_id, "figures")}
+    assert "figures/reliability_digits_rho10.png" in figures
+    assert figures == {f"figures/{f.name}" for f in (project / "results/figures/default").glob("*.png")}
+    local = client.download_artifacts(grid_run.info.run_id, "tables/top1_err_final.md", str(tmp_path))
+    assert Path(local).read_text() == (project / "results/tables/default/top1_err_final.md").read_text()
+    summary = json.loads((project / "results/metrics/default.json").read_text())
+    assert grid_run.data.metrics["digits/rho10/ce/top1_err"] == summary["digits/rho10/ce"]["top1_err"]
+
+
+def test_each_cell_run_records_its_split_as_a_dataset(project):
+    import hashlib
+
+    from ltgrid.tracking.grid import search_grid_runs
+    from mlflow.tracking import MlflowClient
+
+    runs, _ = search_grid_runs(store_uri(project), "ltgrid-default", "default")
+    split = data_file(project, yaml.safe_load((project / "params/default.yaml").read_text()), "digits", "10")
+    client = MlflowClient(tracking_uri=store_uri(project))
+    for run_id in runs["run_id"]:
+        [dataset_input] = client.get_run(run_id).inputs.dataset_inputs
+        dataset = dataset_input.dataset
+        assert dataset.name == "digits/rho10_split0"
+        assert dataset.digest == hashlib.md5(split.read_bytes()).hexdigest()
+        assert json.loads(dataset.source)["split"] == str(split.relative_to(project))
+
+
+# ---------------------------------------------------------------- a second grid through DVC
+
+SECOND = "second"
+SECOND_STAGE = f"grids/dvc.yaml:grid@{SECOND}"
+ALPHA_KEY = "method_library.mixup.mixing.alpha"
+
+
+def cell_metrics(root: Path, method: str, grid: str = SECOND) -> Path:
+    return root / f"results/runs/{grid}/digits/rho10/split0/{method}/seed0/metrics.json"
+
+
+def commit(root: Path, message: str) -> None:
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], root)
+
+
+@pytest.fixture(scope="module")
+def second(project) -> Path:
+    """A second grid (ce, mixup: 2 cells) added where the grid names live, run through its DVC stage
+    with GPUs passed the way a 4-GPU host would (LTGRID_SNAKEMAKE_ARGS, no file edited)."""
+    dvc_file = project / "grids" / "dvc.yaml"
+    text = dvc_file.read_text()
+    line = "      default: {base: params/methods.yaml}\n"
+    dvc_file.write_text(text.replace(line, line + f"      {SECOND}: {{base: params/methods.yaml}}\n"))
+    config = tiny_grid(grid=SECOND, epochs=2, methods=["ce", "mixup"])
+    config["method_library"] = {"mixup": {"mixing": {"alpha": 1.0}}}
+    write_params(project / "params" / f"{SECOND}.yaml", config)
+    out = run(["dvc", "repro", SECOND_STAGE], project, timeout=1200, env={"LTGRID_SNAKEMAKE_ARGS": "--resources gpu=1"})
+    command = f"Command: .*snakemake --cores all --configfile params/{SECOND}.yaml --resources gpu=1\n"
+    assert re.search(command, out.stdout + out.stderr), (out.stdout + out.stderr)[:3000]
+    commit(project, "second grid")
+    return project
+
+
+def test_an_edit_in_a_second_grid_stales_that_grid_and_reruns_its_method_only(second):
+    before = stale_stages(second)
+    assert set(before) == never_run(second, "default", SECOND)
+    params_file = second / "params" / f"{SECOND}.yaml"
+    config = yaml.safe_load(params_file.read_text())
+    config["method_library"]["mixup"]["mixing"]["alpha"] = 0.4
+    write_params(params_file, config)
+    after = stale_stages(second)
+    assert set(after) - set(before) == {SECOND_STAGE}, after
+    assert {"changed deps": {f"params/{SECOND}.yaml": {"method_library": "modified"}}} in after[SECOND_STAGE], after
+    diff = run(["dvc", "params", "diff"], second).stdout
+    assert ALPHA_KEY in diff and "0.4" in diff, diff
+
+    mtimes = {m: cell_metrics(second, m).stat().st_mtime_ns for m in ("ce", "mixup")}
+    table = second / f"results/tables/{SECOND}/top1_err_final.md"
+    table_mtime = table.stat().st_mtime_ns
+    run(["dvc", "repro", SECOND_STAGE], second, timeout=1200)
+    assert cell_metrics(second, "ce").stat().st_mtime_ns == mtimes["ce"], "ce's cell reran"
+    assert cell_metrics(second, "mixup").stat().st_mtime_ns > mtimes["mixup"]
+    assert table.stat().st_mtime_ns > table_mtime
+    assert set(stale_stages(second)) == never_run(second, "default", SECOND)
+    shown = run(["dvc", "metrics", "show", "--json"], second).stdout
+    assert "results/metrics/default.json" in shown and f"results/metrics/{SECOND}.json" in shown
+    commit(second, "alpha 0.4")
+
+
+def test_bad_params_fail_dvc_repro_before_any_job_as_snakemake_does(second):
+    params_file = second / "params" / f"{SECOND}.yaml"
+    original = params_file.read_text()
+    config = yaml.safe_load(original)
+    config["datasets"]["digits"]["ratios"] = [0.5]
+    lock = (second / "grids" / "dvc.lock").read_text()
+    try:
+        write_params(params_file, config)
+        plain = run(["snakemake", "-n", "--cores", "1", "--configfile", str(params_file)], second, check=False)
+        message = next(line for line in (plain.stdout + plain.stderr).splitlines() if "datasets.digits.ratios[0] = 0.5" in line)
+        proc = run(["dvc", "repro", SECOND_STAGE], second, check=False)
+        assert proc.returncode != 0
+        assert message.strip() in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+        assert not re.search(r"^(local)?rule \w+:", proc.stdout + proc.stderr, flags=re.M)  # no job was planned
+        assert (second / "grids" / "dvc.lock").read_text() == lock
+    finally:
+        params_file.write_text(original)
+
+
+def experiment_metrics(show: list) -> dict[str, dict]:
+    """{experiment name: its metrics} from `dvc exp show --json`, whatever its nesting."""
+    found: dict[str, dict] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("name") and isinstance(node.get("data"), dict) and "metrics" in node["data"]:
+                found[node["name"]] = node["data"]["metrics"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(show)
+    return found
+
+
+def test_dvc_experiments_try_a_hyperparameter_and_compare(second):
+    for alpha in ("0.2", "2.0"):
+        run(["dvc", "exp", "run", "-n", f"alpha-{alpha}", "-S", f"params/{SECOND}.yaml:{ALPHA_KEY}={alpha}", SECOND_STAGE],
+            second, timeout=1200)
+    metrics = experiment_metrics(json.loads(run(["dvc", "exp", "show", "--json"], second).stdout))
+    assert {"alpha-0.2", "alpha-2.0"} <= set(metrics), metrics.keys()
+    mixup = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["digits/rho10/mixup"] for name in ("alpha-0.2", "alpha-2.0")]
+    assert mixup[0] != mixup[1], mixup
+    ce = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["digits/rho10/ce"] for name in ("alpha-0.2", "alpha-2.0")]
+    assert ce[0] == ce[1]  # the other method's cell did not rerun
+    table = run(["dvc", "exp", "show", "--only-changed", "--csv"], second).stdout
+    assert "alpha-0.2" in table and ALPHA_KEY in table
+    commit(second, "after experiments")
+
+
+def test_data_and_splits_round_trip_through_a_dvc_remote(second, tmp_path):
+    run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], second)
+    run(["dvc", "push"], second, timeout=600)
+    commit(second, "remote")
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(second), str(fresh)], tmp_path)
+    assert not (fresh / "data").exists()
+    run(["dvc", "pull"], fresh, timeout=600)
+    for grid in ("default", SECOND):
+        config = yaml.safe_load((fresh / f"params/{grid}.yaml").read_text())
+        split = data_file(fresh, config, "digits", "10")
+        assert split.read_bytes() == (second / split.relative_to(fresh)).read_bytes()
+        assert data_file(fresh, config, "digits").is_file()
+        jobs = planned_jobs(fresh, "--configfile", f"params/{grid}.yaml")
+        assert "train" in jobs and not {"prepare_dataset", "split"} & set(jobs), jobs
+
+
+def test_plain_mlflow_ui_in_the_moved_project_root_shows_every_run(project, tmp_path):
+    from test_mlflow_ui import CHROMIUM, free_port, get_json, mlflow_server, render_runs_page
+
+    moved = tmp_path / "moved-project"
+    project.rename(moved)  # artifacts must still open from the new place
+    try:
+        cmd = ["mlflow", "ui", "--host", "127.0.0.1", "--port", str(free_port())]  # no store named: its default
+        with mlflow_server(cmd, moved, tmp_path / "ui.log") as base:
+            exp = get_json(f"{base}/api/2.0/mlflow/experiments/get-by-name?experiment_name=ltgrid-default")["experiment"]
+            body = {"experiment_ids": [exp["experiment_id"]], "max_results": 1000}
+            runs = get_json(f"{base}/api/2.0/mlflow/runs/search", body)["runs"]
+            tags = [{t["key"]: t["value"] for t in r["data"]["tags"]} for r in runs]
+            cells = [r for r, t in zip(runs, tags) if t.get("grid") == "default"]
+            assert len(cells) == len(METHODS)
+            for r in cells:
+                with urllib_get(f"{base}/get-artifact?path=metrics.json&run_uuid={r['info']['run_id']}") as resp:
+                    assert "protocols" in json.loads(resp.read())
+            [grid_run] = [r for r, t in zip(runs, tags) if t.get("ltgrid.grid_run") == "default"]
+            with urllib_get(f"{base}/get-artifact?path=tables/top1_err_final.md&run_uuid={grid_run['info']['run_id']}") as resp:
+                assert resp.read().decode() == (moved / "results/tables/default/top1_err_final.md").read_text()
+            if CHROMIUM is not None:
+                names = {r["info"]["run_name"] for r in cells}
+                render_runs_page(base, exp["experiment_id"], names, tmp_path / "chromium", tmp_path / "runs.png")
+    finally:
+        moved.rename(project)
+
+
+def urllib_get(url: str):
+    import urllib.request
+
+    return urllib.request.urlopen(url, timeout=60)

@@ -17,7 +17,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -68,23 +70,18 @@ def stop_group(proc: subprocess.Popen, grace_s: float = 30) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def server(report_project, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("mlflow-server") / "server.log"
-    db = report_project / "mlflow.db"
-    cmd = ["mlflow", "server", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1"]
+@contextmanager
+def mlflow_server(cmd: list[str], cwd: Path, log: Path) -> Iterator[str]:
+    """Start an MLflow server (or `mlflow ui`) in `cwd`, yield its base URL once /health answers, stop its group."""
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job-runner processes to chase
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=report_project, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{cmd[cmd.index('--port') + 1]}"
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+                pytest.fail(f"{' '.join(cmd)} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
                 with urllib.request.urlopen(f"{base}/health", timeout=2) as resp:
                     if resp.status == 200:
@@ -98,6 +95,15 @@ def server(report_project, tmp_path_factory):
     finally:
         stop_group(proc)
     assert not group_alive(proc.pid), "a process of the mlflow server's group outlived the stop"
+
+
+@pytest.fixture(scope="module")
+def server(report_project, tmp_path_factory):
+    db = report_project / "mlflow.db"
+    cmd = ["mlflow", "server", "--backend-store-uri", f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(free_port()),
+           "--workers", "1"]
+    with mlflow_server(cmd, report_project, tmp_path_factory.mktemp("mlflow-server") / "server.log") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -142,21 +148,28 @@ def test_rest_api_lists_each_runs_artifacts(server, runs):
         assert all(int(f["file_size"]) > 1000 for f in files.values())
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
-def test_ui_experiment_page_shows_the_runs(server, experiment, tmp_path):
+def render_runs_page(base: str, experiment_id: str, names: set[str], profile: Path, screenshot: Path | None = None) -> str:
+    """The runs table of an experiment as headless Chromium renders it (DOM text); asserts every name is shown."""
     # MLflow 3.x opens /#/experiments/<id> on its GenAI overview; the runs table is the /runs tab.
-    url = f"{server}/#/experiments/{experiment['experiment_id']}/runs"
+    url = f"{base}/#/experiments/{experiment_id}/runs"
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-           "--virtual-time-budget=15000", "--dump-dom", url]
-    missing = expected_run_names()
-    dom = ""
+           "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
+           "--virtual-time-budget=15000", "--window-size=1600,1000"]
+    missing, dom = names, ""
     for _ in range(3):  # a loaded machine can leave the JS app mid-render; try again with a fresh profile
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-        dom = proc.stdout
-        missing = {name for name in expected_run_names() if name not in dom}
+        dom = subprocess.run([*cmd, "--dump-dom", url], capture_output=True, text=True, timeout=240).stdout
+        missing = {name for name in names if name not in dom}
         if not missing:
             break
-        shutil.rmtree(tmp_path / "chromium-profile", ignore_errors=True)
+        shutil.rmtree(profile, ignore_errors=True)
     assert not missing, f"run names {sorted(missing)} not in the rendered page ({len(dom)} chars):\n{dom[-2000:]}"
+    if screenshot is not None:
+        subprocess.run([*cmd, f"--screenshot={screenshot}", url], capture_output=True, timeout=240, check=True)
+        assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
+    return dom
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_ui_experiment_page_shows_the_runs(server, experiment, tmp_path):
+    dom = render_runs_page(server, experiment["experiment_id"], expected_run_names(), tmp_path / "chromium-profile")
     assert f"ltgrid-{GRID}" in dom

@@ -129,9 +129,11 @@ def test_published_vs_reproduced(report_project):
     assert "- [test] a test; tests/pipeline; model selection: final epoch" in md
 
 
-def test_figures_on_disk_and_in_mlflow(report_project):
+def test_figures_on_disk_and_in_mlflow(report_project, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(report_project)  # the project's artifact locations are relative to its root
 
     overlay = report_project / f"results/figures/{GRID}/reliability_digits_rho10.png"
     assert overlay.read_bytes()[:4] == b"\x89PNG"

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ltgrid.tracking.grid_run import is_grid_run
+
 from tests.conftest import copy_project, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
@@ -95,7 +97,8 @@ def runs_of(root: Path) -> tuple:
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name("ltgrid-resume")
-    return client, client.search_runs([exp.experiment_id])
+    cells = [r for r in client.search_runs([exp.experiment_id]) if not is_grid_run(r.data.tags)]
+    return client, cells
 
 
 def test_killed_cell_resumes_to_the_uninterrupted_result(tmp_path):

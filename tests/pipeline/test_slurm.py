@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 
 from ltgrid import params as ltparams
 
+from conftest import copy_project
 from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: E402,F401
 
 pytestmark = pytest.mark.slurm
@@ -47,26 +47,16 @@ def test_gpu_jobs_run_side_by_side_with_distinct_gpus(slurm_cluster: SlurmCluste
 
 
 REPO = Path(__file__).resolve().parents[2]
-COPY_SKIP = {".git", ".snakemake", "results", "raw", "splits", "__pycache__", ".pytest_cache", ".venv", "mlruns", "mlflow.db", "mlflow.db.lock", "mlartifacts"}
 # Fewer epochs than the embedded grid's 200, merged over params/default.yaml: the cells
 # (dataset x ratio x method x seed) stay the default grid's, the run takes minutes.
 FAST_RECIPE = "recipes:\n  digits:\n    epochs: 3\n    lr_schedule: {warmup_epochs: 1, steps: [{epoch: 2, factor: 0.1}]}\n"
-
-
-def _copy_repo(dest: Path) -> Path:
-    """The working tree without git metadata, outputs or data, so the run starts from scratch."""
-    shutil.copytree(
-        REPO, dest,
-        ignore=lambda _dir, names: [n for n in names if n in COPY_SKIP or n.endswith(".egg-info")],
-    )
-    return dest
 
 
 @pytest.mark.pipeline
 def test_default_grid_runs_on_slurm(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
     if not (REPO / "Snakefile").exists():
         pytest.fail("no Snakefile in the repository root")
-    repo = _copy_repo(tmp_path / "repo")
+    repo = copy_project(tmp_path / "repo")
     fast = tmp_path / "fast.yaml"
     fast.write_text(FAST_RECIPE)
     env = dict(slurm_cluster.env)
@@ -99,7 +89,10 @@ def test_default_grid_runs_on_slurm(slurm_cluster: SlurmCluster, tmp_path: Path)
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=runs[0]["tracking_uri"])
+    from ltgrid.tracking.grid_run import is_grid_run
+
     found = client.search_runs([runs[0]["experiment_id"]], max_results=1000)
+    found = [r for r in found if not is_grid_run(r.data.tags)]  # the grid's own run holds tables, not a cell
     assert {r["run_id"] for r in runs} <= {r.info.run_id for r in found}
     names = [r.info.run_name for r in found]
     assert len(found) == n_cells and len(set(names)) == n_cells, names

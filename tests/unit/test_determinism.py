@@ -9,10 +9,8 @@ import pytest
 import torch
 
 from ltgrid import params
-from ltgrid.data import prepare_dataset
-from ltgrid.data.splits import make_split, write_split
 from ltgrid.io import read_json
-from ltgrid.tracking.store import ensure_experiment
+from ltgrid.train.inputs import cell_inputs
 from ltgrid.train.trainer import train_cell
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,13 +24,8 @@ def digits_cell(tmp_path_factory: pytest.TempPathFactory) -> dict:
     cell = params.resolve_cell(config, params.Cell("digits", params.format_rho(10), 0, "unimix_bayias", 0))
     cell["recipe"].update(epochs=3, lr_schedule={"warmup_epochs": 1, "steps": [{"epoch": 2, "factor": 0.1}]})
     cell["recipe"]["deterministic"] = True
-    config_ds = config["datasets"]["digits"]
-    ds = prepare_dataset(config_ds["source"], work / "dataset.npz")
-    split = make_split(ds.train_y, 10, 0, n_max=config_ds["split"]["n_max"], val_per_class=config_ds["split"]["val_per_class"])
-    write_split(work / "split.json", split, "digits")
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    tracking = {"uri": uri, "experiment_id": ensure_experiment(uri, "determinism", root=work)}
-    return {"cell": cell, "work": work, "tracking": tracking}
+    inputs = cell_inputs(config, params.Cell("digits", params.format_rho(10), 0, "unimix_bayias", 0), work, "determinism")
+    return {"cell": cell, "work": work, "tracking": inputs.tracking}
 
 
 def _run(setup: dict, name: str) -> tuple[dict, dict]:
@@ -58,7 +51,7 @@ def test_two_runs_of_a_cell_are_identical(digits_cell: dict) -> None:
         np.testing.assert_array_equal(a_arrays[key], b_arrays[key], err_msg=key)
     assert a_run["history"] == b_run["history"]  # losses, accuracies, lr: every float equal
     assert len(a_run["history"]) == 3
-    assert a_run["run_id"] != b_run["run_id"]  # two runs, not one resumed
+    assert a_run["run_id"] == b_run["run_id"]  # one MLflow run per cell: the rerun reuses it (issue 14)
 
 
 def test_a_different_seed_changes_the_run(digits_cell: dict) -> None:

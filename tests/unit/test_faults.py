@@ -28,24 +28,17 @@ RESULTS = ("predictions.npz", "model.pt", "run.json", "metrics.json")
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     """Digits arrays, one split, a created MLflow store and the default grid's config."""
-    from ltgrid.data import prepare_dataset
-    from ltgrid.data.arrays import load_arrays
-    from ltgrid.data.splits import make_split, write_split
+    from ltgrid.train.inputs import cell_inputs
 
     tmp = tmp_path_factory.mktemp("faults")
-    data = tmp / "dataset.npz"
-    prepare_dataset({"kind": "sklearn_digits", "test_per_class": 50, "seed": 0}, data)
-    split = make_split(load_arrays(data).train_y, 10, 0, n_max=100, val_per_class=20)
-    write_split(tmp / "split.json", split, "digits")
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    info = {"uri": uri, "experiment_id": tracking.ensure_experiment(uri, "faults", tmp)}
     cwd = Path.cwd()
     os.chdir(ROOT)  # params paths (schema, includes) are relative to the project root
     try:
         config = params.load("params/default.yaml")
     finally:
         os.chdir(cwd)
-    return tmp, data, tmp / "split.json", info, config
+    inputs = cell_inputs(config, params.Cell("digits", "10", 0, "unimix_bayias", 0), tmp, "faults")
+    return tmp, inputs.data, inputs.split, inputs.tracking, config
 
 
 def cell(config, method: str = "unimix_bayias", **recipe) -> dict:

@@ -49,3 +49,57 @@ def test_a_store_outside_the_project_keeps_absolute_artifact_paths(tmp_path):
     exp_id = store.ensure_experiment(uri, "ltgrid-g", tmp_path / "project")
     location = MlflowClient(tracking_uri=uri).get_experiment(exp_id).artifact_location
     assert location == (tmp_path / "project" / "mlartifacts" / "ltgrid-g").resolve().as_uri()
+
+
+def test_cell_run_records_its_split_as_an_mlflow_dataset(tmp_path):
+    import hashlib
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp_id = store.ensure_experiment(uri, "ltgrid-g", tmp_path)
+    split_file = tmp_path / "rho10_split0.json"
+    split = {"counts": [3, 1], "train_indices": [0, 1, 2, 5], "val_indices": [7]}
+    split_file.write_text(json.dumps(split))
+    run = store.CellRun.create(uri, exp_id, "cell", {"grid": "g"})
+    run.log_split("digits/rho10_split0", split_file, tmp_path / "dataset.npz", split)
+    inputs = MlflowClient(tracking_uri=uri).get_run(run.run_id).inputs.dataset_inputs
+    assert len(inputs) == 1
+    dataset = inputs[0].dataset
+    assert dataset.name == "digits/rho10_split0"
+    assert dataset.digest == hashlib.md5(split_file.read_bytes()).hexdigest()  # what dvc.lock records
+    assert json.loads(dataset.source) == {"split": str(split_file), "data": str(tmp_path / "dataset.npz")}
+    assert json.loads(dataset.profile) == {"train_images": 4, "val_images": 1, "class_counts": [3, 1]}
+    assert {t.key: t.value for t in inputs[0].tags} == {"mlflow.data.context": "train"}
+
+
+def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from ltgrid.tracking.grid import search_grid_runs
+    from ltgrid.tracking.grid_run import grid_runs, log_grid_run, summary_metrics
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    exp_id = store.ensure_experiment(uri, "ltgrid-g", tmp_path)
+    store.CellRun.create(uri, exp_id, "digits/rho10/split0/ce/seed0", {"grid": "g", "method": "ce"}).finish()
+    table, figure = tmp_path / "top1_err_final.md", tmp_path / "reliability_digits_rho10.png"
+    table.write_text("| method | digits rho=10 |\n")
+    figure.write_bytes(b"\x89PNG fake")
+    summary = {"digits/rho10/ce": {"top1_err": 12.5, "ece": 3.25, "n": 1}}
+    assert summary_metrics(summary) == {"digits/rho10/ce/top1_err": 12.5, "digits/rho10/ce/ece": 3.25}
+    first = log_grid_run(uri, exp_id, "g", [table], [figure], summary)
+    table.write_text("| method | digits rho=10 |\n| ce | 11.00 |\n")
+    second = log_grid_run(uri, exp_id, "g", [table], [figure], summary)
+
+    client = MlflowClient(tracking_uri=uri)
+    assert [r.info.run_id for r in grid_runs(uri, exp_id, "g")] == [second]  # the earlier one is deleted
+    assert client.get_run(first).info.lifecycle_stage == "deleted"
+    live = client.get_run(second)
+    assert live.info.status == "FINISHED" and live.data.metrics["digits/rho10/ce/top1_err"] == 12.5
+    assert {a.path for a in client.list_artifacts(second, "tables")} == {"tables/top1_err_final.md"}
+    assert {a.path for a in client.list_artifacts(second, "figures")} == {"figures/reliability_digits_rho10.png"}
+    local = client.download_artifacts(second, "tables/top1_err_final.md", str(tmp_path / "dl"))
+    assert "11.00" in Path(local).read_text()
+    cells, _ = search_grid_runs(uri, "ltgrid-g", "g")
+    assert list(cells["tags.method"]) == ["ce"]  # the grid run has no cell tags

@@ -1,21 +1,29 @@
 # Load + validate the grid before any job; expose its cells to the other rules.
+import dataclasses
 import json
 import os
 
 from ltgrid import params as ltparams
 from ltgrid import plugins as ltplugins
+from ltgrid.evaluate.protocols import PROTOCOLS
+from ltgrid.report.tables import FORMATS, agnostic_stems, grid_protocols, has_validation, html_tables, table_files
+from ltgrid.tracking.grid import grid_spec
 
 # `--configfile` replaces the default grid instead of being merged into it: a paper grid
 # must not inherit the embedded digits cells.
 if not config:
     config.update(ltparams.load_yaml("params/default.yaml"))
 # validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
-_resolved = ltparams.validate(ltparams.resolve_includes(config), "workflow/schemas/params.schema.yaml")
+_resolved = ltparams.validate(ltparams.resolve_includes(config))
 config.clear()
 config.update(_resolved)
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
+# Each grid owns its data and splits (one DVC stage's outputs each, pushed and pulled by grid);
+# the iNat list files, made from annotation JSON that params name by path, stay shared.
+RAW = f"data/raw/{GRID}"
+SPLITS = f"data/splits/{GRID}"
 CELLS = ltparams.cells(config)
 METHOD_ORDER = ltparams.method_order(config)
 TABLES = [f"results/tables/{GRID}/top1_err_final.md", f"results/tables/{GRID}/ece_final.md"]
@@ -60,6 +68,16 @@ def cell_json(wc):
     return json.dumps(ltparams.resolve_cell(config, cell_of(wc)), sort_keys=True)
 
 
+def split_options(wc):
+    """`--options` of the split command: what the split file depends on."""
+    return json.dumps(ltparams.split_options(config, wc.dataset), sort_keys=True)
+
+
+def benchmark_file(job):
+    """Snakemake's `benchmark:` TSV of a per-cell job (wall time, peak memory), by cell wildcards."""
+    return f"results/benchmarks/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}.{job}.tsv"
+
+
 def cell_dirs():
     return [cell.path(GRID) for cell in CELLS]
 
@@ -68,6 +86,74 @@ def cell_dirs():
 # predictions.npz or metrics.json is remade, with the tables after it, instead of being taken
 # for an intermediate that the existing tables make unnecessary.
 CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ("predictions.npz", "run.json", "metrics.json")]
+
+
+def annotation_lists(wc):
+    """List files a dataset's source makes from JSON annotations (iNat): rule inat_list's outputs."""
+    names = config["datasets"][wc.dataset]["source"].get("annotations") or {}
+    return [f"data/lists/{wc.dataset}/{name}.txt" for name in names]
+
+
+def stage1_input(wc):
+    """A stage-2 method (cRT, tau-norm) on a shared stage 1 reads its base cell's model."""
+    base = ltparams.stage1_base(config, wc.dataset, wc.method)
+    if base is None:
+        return {}
+    cell = ltparams.Cell(wc.dataset, wc.rho, int(wc.split), base, int(wc.seed))
+    return {"stage1": f"{cell.path(GRID)}/model.pt"}
+
+
+def cell_figure(name, caption, figure):
+    """A per-cell PNG marked for `snakemake --report` (workflow/report/ holds the captions)."""
+    return report(
+        f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{name}",
+        caption=f"../report/{caption}", category="Cell figures", subcategory="{dataset} rho={rho}",
+        labels={"method": "{method}", "seed": "{seed}", "split": "{split}", "figure": figure},
+    )
+
+
+def overlay_inputs(wc):
+    return [f"{c.path(GRID)}/metrics.json" for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho]
+
+
+# ---- outputs of the grid (report.smk's rules and `rule all`)
+TABLE_DIR = f"results/tables/{GRID}"
+FIGURE_DIR = f"results/figures/{GRID}"
+PUBLISHED = "params/published.yaml"
+GRID_PROTOCOLS = grid_protocols(config)
+CALIBRATED = any(has_validation(ds) for ds in config["datasets"].values())  # temperature-scaling tables
+OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
+CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
+TEST_AGNOSTIC = agnostic_stems((c.dataset, c.rho) for c in CELLS)  # a table and a figure per (dataset, rho)
+TEST_AGNOSTIC_FIGURES = [f"{FIGURE_DIR}/{stem}.png" for stem in TEST_AGNOSTIC]
+TEST_AGNOSTIC_TABLES = [f"{TABLE_DIR}/{stem}{ext}" for stem in TEST_AGNOSTIC for ext in FORMATS if ext != ".html"]
+FIGURES = OVERLAYS + TEST_AGNOSTIC_FIGURES + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
+TABLE_FILES = table_files(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED, exclude=TABLES)
+JOB_BENCHMARKS = [benchmark_file(job).format(**dataclasses.asdict(c)) for c in CELLS for job in ("train", "evaluate")]
+# each cell's resolved recipe, named (the tables check every metrics.json was made from it)
+RECIPE_FINGERPRINTS = ",".join(ltparams.fingerprint(ltparams.resolve_cell(config, c)) for c in CELLS)
+JOB_COSTS = [f"results/benchmarks/{GRID}/job_costs.csv", f"results/benchmarks/{GRID}/job_costs.md"]
+
+
+def table_report(path, kind, protocol):
+    """The HTML rendering of a table, for the report; its kind picks the caption."""
+    return report(
+        path, caption=f"../report/table_{kind}.rst", category="Tables", subcategory=f"model selection: {PROTOCOLS[protocol]}",
+    )
+
+
+HTML_TABLES = [table_report(path, kind, protocol) for path, kind, protocol in html_tables(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED)]
+
+
+def agnostic_report(stem):
+    """A test-agnostic table's HTML rendering, for the report."""
+    return report(
+        f"{TABLE_DIR}/{stem}.html", caption="../report/table_test_agnostic.rst", category="Tables",
+        subcategory="test-agnostic evaluation",
+    )
+
+
+TEST_AGNOSTIC_HTML = [agnostic_report(stem) for stem in TEST_AGNOSTIC]
 
 
 def plugin_sources(wc):

@@ -2,20 +2,6 @@
 # folder named by the fingerprint of what they are made from (params.raw_path / split_path).
 
 
-def annotation_lists(wc):
-    """List files a dataset's source makes from JSON annotations (iNat): rule inat_list's outputs."""
-    names = config["datasets"][wc.dataset]["source"].get("annotations") or {}
-    return [f"data/lists/{wc.dataset}/{name}.txt" for name in names]
-
-
-def split_options(wc):
-    split = config["datasets"][wc.dataset].get("split") or {}
-    options = ltparams.split_params(config, wc.dataset)
-    if "mode" in split:  # only when set: existing profile splits keep their params
-        options["mode"] = split["mode"]
-    return json.dumps(options, sort_keys=True)
-
-
 rule inat_list:
     output:
         "data/lists/{dataset}/{name}.txt",
@@ -36,7 +22,7 @@ rule prepare_dataset:
         annotation_lists,
         source_plugin_files,
     output:
-        "data/raw/{dataset}/{key}/dataset.npz",
+        f"{RAW}/{{dataset}}/{{key}}/dataset.npz",
     params:
         source=lambda wc: json.dumps(config["datasets"][wc.dataset]["source"], sort_keys=True),
         plugins=lambda wc: ",".join(ltplugins.source_plugin(config, wc.dataset)),
@@ -50,7 +36,7 @@ rule split:
     input:
         lambda wc: ltparams.raw_path(config, wc.dataset),
     output:
-        "data/splits/{dataset}/{key}/rho{rho}_split{split}.json",
+        f"{SPLITS}/{{dataset}}/{{key}}/rho{{rho}}_split{{split}}.json",
     params:
         options=split_options,
     log:

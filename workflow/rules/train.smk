@@ -13,15 +13,6 @@ rule tracking_store:
         "python -m ltgrid init-tracking --config {params.tracking:q} --out {output} 2> {log}"
 
 
-def stage1_input(wc):
-    """A stage-2 method (cRT, tau-norm) on a shared stage 1 reads its base cell's model."""
-    base = ltparams.stage1_base(config, wc.dataset, wc.method)
-    if base is None:
-        return {}
-    cell = ltparams.Cell(wc.dataset, wc.rho, int(wc.split), base, int(wc.seed))
-    return {"stage1": f"{cell.path(GRID)}/model.pt"}
-
-
 rule train:
     input:
         unpack(stage1_input),
@@ -37,6 +28,8 @@ rule train:
         cell=cell_json,
         out_dir=lambda wc, output: os.path.dirname(output.run),
         stage1=lambda wc, input: f"--stage1-model {input.stage1}" if "stage1" in input.keys() else "",
+    benchmark:
+        benchmark_file("train")
     threads: 1
     resources:
         gpu=1,
@@ -45,15 +38,6 @@ rule train:
     shell:
         "python -m ltgrid train --cell {params.cell:q} --data {input.data} --split {input.split} "
         "--tracking {input.tracking} --out-dir {params.out_dir} --threads {threads} {params.stage1} 2> {log}"
-
-
-def cell_figure(name, caption, figure):
-    """A per-cell PNG marked for `snakemake --report` (workflow/report/ holds the captions)."""
-    return report(
-        f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{name}",
-        caption=f"../report/{caption}", category="Cell figures", subcategory="{dataset} rho={rho}",
-        labels={"method": "{method}", "seed": "{seed}", "split": "{split}", "figure": figure},
-    )
 
 
 rule evaluate:
@@ -67,6 +51,8 @@ rule evaluate:
         reliability=cell_figure("reliability.png", "cell_reliability.rst", "reliability diagram"),
         per_class_plot=cell_figure("per_class_acc.png", "cell_per_class.rst", "per-class accuracy"),
         curves=cell_figure("training_curves.png", "cell_curves.rst", "training curves"),
+    benchmark:
+        benchmark_file("evaluate")
     log:
         f"results/logs/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}.evaluate.log",
     shell:

@@ -160,6 +160,21 @@ def write_split(path: str | Path, split: dict[str, Any], dataset: str) -> None:
     write_json(path, {"dataset": dataset, **split})
 
 
+def split_dataset(data: str | Path, dataset: str, rho: float, seed: int, options: dict[str, Any], out: str | Path) -> dict[str, Any]:
+    """The split file of one (dataset, rho, split seed) from a prepared dataset.npz, written
+    atomically; `options` are params.split_options (every key given). What rule split runs."""
+    from ltgrid.data import labels_of_test_set, train_labels
+
+    labels, num_classes = train_labels(data)
+    holdout = options["test_holdout_per_class"]
+    split = make_split(
+        labels, rho, seed, n_max=options["n_max"], val_per_class=options["val_per_class"], mode=options["mode"],
+        num_classes=num_classes, test_y=labels_of_test_set(data) if holdout else None, test_holdout_per_class=holdout,
+    )
+    write_split(out, split, dataset)
+    return split
+
+
 def read_split(path: str | Path) -> dict[str, Any]:
     split = read_json(path)
     for key in ("counts", "train_indices", "val_indices"):

@@ -315,28 +315,31 @@ def compute_metrics(
         for name in ("head", "medium", "tail"):
             out[f"thirds_{name}_acc"] = _pct(tacc[name])
             out[f"n_classes_thirds_{name}"] = int(thirds[name].size)
-    bins = calibration_bins(p.max(axis=1), pred == y, n_bins=n_bins)
-    out.update(
-        {
-            # with top1_acc, says which way a miscalibrated model errs (over- or underconfident)
-            "mean_conf": 100.0 * float(np.mean(p.max(axis=1))),
-            "ece": 100.0 * ece(bins),
-            "mce": 100.0 * mce(bins),
-            "nll": nll(p, y),
-            "brier": brier(p, y),
-            "ece_bins": {"n_bins": int(n_bins), "convention": BIN_CONVENTION},
-            "reliability": {
-                "n_bins": int(n_bins),
-                "counts": [int(c) for c in bins["counts"]],
-                "acc": _json_list(bins["acc"]),
-                "conf": _json_list(bins["conf"]),
-                "edges": [float(e) for e in bins["edges"]],
-                "units": "fraction",
-            },
-            "units": {
-                "percent": ["top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "thirds_*_acc", "per_class_acc", "mean_conf", "ece", "mce"],
-                "raw": ["nll (nats)", "brier (sum over classes, 0..2)", "reliability (fractions)"],
-            },
-        }
-    )
+    out.update(_calibration(p, pred, y, n_bins))
     return out
+
+
+def _calibration(p: np.ndarray, pred: np.ndarray, y: np.ndarray, n_bins: int) -> dict[str, Any]:
+    """compute_metrics' calibration keys: mean confidence, ECE/MCE, NLL, Brier, the reliability bins."""
+    bins = calibration_bins(p.max(axis=1), pred == y, n_bins=n_bins)
+    return {
+        # with top1_acc, says which way a miscalibrated model errs (over- or underconfident)
+        "mean_conf": 100.0 * float(np.mean(p.max(axis=1))),
+        "ece": 100.0 * ece(bins),
+        "mce": 100.0 * mce(bins),
+        "nll": nll(p, y),
+        "brier": brier(p, y),
+        "ece_bins": {"n_bins": int(n_bins), "convention": BIN_CONVENTION},
+        "reliability": {
+            "n_bins": int(n_bins),
+            "counts": [int(c) for c in bins["counts"]],
+            "acc": _json_list(bins["acc"]),
+            "conf": _json_list(bins["conf"]),
+            "edges": [float(e) for e in bins["edges"]],
+            "units": "fraction",
+        },
+        "units": {
+            "percent": ["top1_acc", "top1_err", "many_acc", "medium_acc", "few_acc", "thirds_*_acc", "per_class_acc", "mean_conf", "ece", "mce"],
+            "raw": ["nll (nats)", "brier (sum over classes, 0..2)", "reliability (fractions)"],
+        },
+    }

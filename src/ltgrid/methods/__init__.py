@@ -1,25 +1,24 @@
-"""Methods: losses, mixing rules, samplers, schedules and a decoupled stage 2, composed by name from params."""
+"""Methods: losses, mixing rules, samplers, schedules and a decoupled stage 2, composed by name from params.
 
-from ltgrid.methods.base import Loss, MixedBatch, Mixing, Sampler, mixed_loss
-from ltgrid.methods.compose import Method, Schedule, build_method, validate_method
-from ltgrid.methods.losses import LOSSES
-from ltgrid.methods.mixing import MIXINGS
-from ltgrid.methods.samplers import SAMPLERS
-from ltgrid.methods.stage2 import Stage2Spec, tau_normalize
+catalog.py and spec.py declare and check every part's arguments without torch; the parts
+themselves load (with torch) on first use of an attribute below, so checking params never
+imports torch.
+"""
 
-__all__ = [
-    "LOSSES",
-    "MIXINGS",
-    "SAMPLERS",
-    "Loss",
-    "Method",
-    "MixedBatch",
-    "Mixing",
-    "Sampler",
-    "Schedule",
-    "Stage2Spec",
-    "build_method",
-    "mixed_loss",
-    "tau_normalize",
-    "validate_method",
-]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "Loss": "base", "MixedBatch": "base", "Mixing": "base", "Sampler": "base", "mixed_loss": "base",
+    "Method": "compose", "build_method": "compose", "Schedule": "schedule", "validate_method": "spec",
+    "LOSSES": "losses", "MIXINGS": "mixing", "SAMPLERS": "samplers", "Stage2Spec": "stage2", "tau_normalize": "stage2",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"ltgrid.methods.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'ltgrid.methods' has no attribute {name!r}")

@@ -34,17 +34,16 @@ split has a validation set, tau is chosen on it, as Kang et al. did: every value
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ltgrid.registry import argument_problem
-from ltgrid.methods.samplers import SAMPLERS
+from ltgrid.errors import PartError
+from ltgrid.methods.catalog import STAGE2, TRAINED_KINDS, fill
 
-STAGE2_KINDS = ("crt", "tau_norm", "lws", "mislas", "finetune")
-TRAINED_KINDS = ("crt", "lws", "mislas", "finetune")
+_DEFAULT = {name: arg.default for name, arg in STAGE2.args.items()}
 
 
 def tau_normalize(classifier_weight: Tensor, tau: float) -> Tensor:
@@ -52,7 +51,7 @@ def tau_normalize(classifier_weight: Tensor, tau: float) -> Tensor:
     if classifier_weight.dim() != 2:
         raise ValueError(f"classifier weight must be 2-D (classes, features), got shape {tuple(classifier_weight.shape)}")
     if not isinstance(tau, (int, float)) or isinstance(tau, bool) or tau < 0:
-        raise ValueError(f"tau_norm tau must be a number >= 0, got {tau!r}")
+        raise PartError(f"tau_norm tau must be a number >= 0, got {tau!r}")
     norms = classifier_weight.norm(dim=1, keepdim=True).clamp_min(torch.finfo(classifier_weight.dtype).tiny)
     return classifier_weight / norms.pow(tau)
 
@@ -85,12 +84,6 @@ class ScaledClassifier(nn.Module):
         return self.inner(features) * self.scales
 
 
-def _number(value: Any, name: str, minimum: float, strict: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value > minimum if strict else value >= minimum)
-    if not ok:
-        raise ValueError(f"stage2.{name} must be a number {'>' if strict else '>='} {minimum:g}, got {value!r}")
-
-
 def tau_grid(tau_range: Sequence[float]) -> list[float]:
     """[start, stop, step] -> start, start + step, ..., stop (included; rounded to 1e-9 so 0.1 steps stay exact)."""
     start, stop, step = (float(v) for v in tau_range)
@@ -112,62 +105,25 @@ def select_tau(
     return float(taus[best]), scores
 
 
-def check_tau_range(tau_range: Any) -> None:
-    ok = isinstance(tau_range, (list, tuple)) and len(tau_range) == 3 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in tau_range
-    )
-    if not ok or tau_range[0] < 0 or tau_range[2] <= 0 or tau_range[1] < tau_range[0]:
-        raise ValueError(f"stage2.tau_range must be [start >= 0, stop >= start, step > 0], got {tau_range!r}")
-
-
 @dataclass(frozen=True)
 class Stage2Spec:
-    """A validated stage-2 entry; `from_dict` names any bad key or value."""
+    """A stage-2 entry with its defaults (declared and checked in methods/catalog.py)."""
 
     kind: str
-    base: str | None = None
-    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "class_balanced"})
-    loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})
-    epochs: int = 10
-    lr: float = 0.1
-    tau: float = 1.0
-    classifier_lr_factor: float = 1.0
-    weight_decay: float | None = None
-    max_norm: float | None = None
-    shift_bn: bool = False
-    tau_range: list[float] | None = field(default_factory=lambda: [0.0, 2.0, 0.1])
+    base: str | None = _DEFAULT["base"]
+    sampler: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT["sampler"]))
+    loss: dict[str, Any] = field(default_factory=lambda: dict(_DEFAULT["loss"]))
+    epochs: int = _DEFAULT["epochs"]
+    lr: float = _DEFAULT["lr"]
+    tau: float = _DEFAULT["tau"]
+    classifier_lr_factor: float = _DEFAULT["classifier_lr_factor"]
+    weight_decay: float | None = _DEFAULT["weight_decay"]
+    max_norm: float | None = _DEFAULT["max_norm"]
+    shift_bn: bool = _DEFAULT["shift_bn"]
+    tau_range: list[float] | None = field(default_factory=lambda: list(_DEFAULT["tau_range"]))
 
     def __post_init__(self) -> None:
-        if self.kind not in STAGE2_KINDS:
-            raise ValueError(f"stage2.kind {self.kind!r} is not one of {', '.join(STAGE2_KINDS)}")
-        if not isinstance(self.sampler, dict) or "name" not in self.sampler:
-            raise ValueError(f"stage2.sampler must be a mapping with a 'name', got {self.sampler!r}")
-        if not isinstance(self.loss, dict) or "name" not in self.loss:
-            raise ValueError(f"stage2.loss must be a mapping with a 'name', got {self.loss!r}")
-        kwargs = {k: v for k, v in self.sampler.items() if k != "name"}
-        sampler_name = self.sampler["name"]
-        if sampler_name not in SAMPLERS:
-            raise ValueError(f"stage2.sampler.name {sampler_name!r} is not a known sampler; known: {', '.join(SAMPLERS.names())}")
-        problem = argument_problem(SAMPLERS.get(sampler_name), kwargs, supplied=("class_counts",))
-        if problem:
-            raise ValueError(f"stage2.sampler {sampler_name!r}: {problem}")
-        if self.base is not None and (not isinstance(self.base, str) or not self.base):
-            raise ValueError(f"stage2.base must be a method name, got {self.base!r}")
-        if not isinstance(self.epochs, int) or isinstance(self.epochs, bool) or self.epochs < 1:
-            raise ValueError(f"stage2.epochs must be an integer >= 1, got {self.epochs!r}")
-        _number(self.lr, "lr", 0, strict=True)
-        _number(self.tau, "tau", 0, strict=False)
-        _number(self.classifier_lr_factor, "classifier_lr_factor", 0, strict=True)
-        if self.weight_decay is not None:
-            _number(self.weight_decay, "weight_decay", 0, strict=False)
-        if self.max_norm is not None:
-            _number(self.max_norm, "max_norm", 0, strict=False)
-            if self.kind not in ("crt", "mislas", "finetune"):
-                raise ValueError(f"stage2.max_norm constrains a trained classifier; kind {self.kind!r} trains none")
-        if not isinstance(self.shift_bn, bool):
-            raise ValueError(f"stage2.shift_bn must be true or false, got {self.shift_bn!r}")
-        if self.tau_range is not None:
-            check_tau_range(self.tau_range)
+        fill(STAGE2, asdict(self), "stage2")
 
     @property
     def trains(self) -> bool:
@@ -181,11 +137,5 @@ class Stage2Spec:
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> "Stage2Spec":
         if not isinstance(spec, dict):
-            raise ValueError(f"stage2 must be a mapping, got {spec!r}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(spec) - known)
-        if unknown:
-            raise ValueError(f"stage2 has unknown key(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
-        if "kind" not in spec:
-            raise ValueError(f"stage2 needs a 'kind' ({', '.join(STAGE2_KINDS)})")
-        return cls(**spec)
+            raise PartError(f"stage2 must be a mapping, got {spec!r}")
+        return cls(**fill(STAGE2, spec, "stage2"))

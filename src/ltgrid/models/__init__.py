@@ -1,31 +1,19 @@
-"""Model registry: params name a model; every model exposes `forward_features` and `classifier`."""
+"""Models: params name one (names.py, torch-free); zoo.py holds the registry and the builders.
+
+Attributes load zoo.py (and torch) on first use, so checking params never imports torch.
+"""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import Any
 
-from ltgrid.models.base import Classifier, NormedLinear
-from ltgrid.models.resnet import TorchvisionResNet, resnet10, resnet50
-from ltgrid.models.resnet_cifar import ResNetCifar, resnet20, resnet32, resnet44, resnet56
-from ltgrid.models.small import DigitsCNN
-from ltgrid.registry import Registry
-
-MODELS: Registry[Classifier] = Registry("model")
-MODELS.register("digits_cnn")(DigitsCNN)
-MODELS.register("resnet20")(resnet20)
-MODELS.register("resnet32")(resnet32)
-MODELS.register("resnet44")(resnet44)
-MODELS.register("resnet56")(resnet56)
-MODELS.register("resnet10")(resnet10)
-MODELS.register("resnet50")(resnet50)
+_ZOO = ("MODELS", "Classifier", "NormedLinear", "ResNetCifar", "TorchvisionResNet", "build_model", "count_parameters")
+__all__ = list(_ZOO)
 
 
-def build_model(name: str, num_classes: int, in_channels: int, normed_classifier: bool = False) -> Classifier:
-    return MODELS.build(name, num_classes=num_classes, in_channels=in_channels, normed_classifier=normed_classifier)
+def __getattr__(name: str) -> Any:
+    if name in _ZOO:
+        from ltgrid.models import zoo
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-__all__ = ["MODELS", "Classifier", "NormedLinear", "ResNetCifar", "TorchvisionResNet", "build_model", "count_parameters"]
+        return getattr(zoo, name)
+    raise AttributeError(f"module 'ltgrid.models' has no attribute {name!r}")

@@ -99,8 +99,22 @@ def grid_protocols(config: dict[str, Any]) -> list[str]:
 def table_stems(protocols: Sequence[str], calibrated: bool = False) -> list[str]:
     """File stems (no extension) `write_tables` writes for these protocols; `calibrated`: the cells
     have a validation set, so the temperature-scaling tables are written too."""
-    kinds = [*TABLE_KINDS, "temperature"] if calibrated else TABLE_KINDS
-    return [f"{kind}_{protocol}" for protocol in protocols for kind in kinds]
+    return [f"{kind}_{protocol}" for protocol in protocols for kind in table_kinds(calibrated)]
+
+
+def table_kinds(calibrated: bool) -> list[str]:
+    return [*TABLE_KINDS, "temperature"] if calibrated else list(TABLE_KINDS)
+
+
+def table_files(table_dir: str, protocols: Sequence[str], calibrated: bool, exclude: Sequence[str] = ()) -> list[str]:
+    """Every table file but the HTML ones (and `exclude`): the tables rule's plain outputs."""
+    paths = [f"{table_dir}/{stem}{ext}" for stem in table_stems(protocols, calibrated) for ext in FORMATS if ext != ".html"]
+    return [p for p in paths if p not in exclude]
+
+
+def html_tables(table_dir: str, protocols: Sequence[str], calibrated: bool) -> list[tuple[str, str, str]]:
+    """(path, kind, protocol) of every HTML table: the report's entries, captioned by kind."""
+    return [(f"{table_dir}/{kind}_{p}.html", kind, p) for p in protocols for kind in table_kinds(calibrated)]
 
 
 def has_temperature(df: pd.DataFrame, protocol: str) -> bool:

@@ -139,6 +139,13 @@ def _make_artifacts_relative(db: Path, experiment_id: str, location: str) -> Non
         con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, int(experiment_id)))
 
 
+def local_store(folder: str | Path, experiment: str) -> dict[str, str]:
+    """A fresh SQLite store in `folder` with one experiment: what tracking.json holds, for a
+    cell run outside the workflow (tests, benchmarks)."""
+    uri = f"sqlite:///{Path(folder).resolve() / STORE_NAME}"
+    return {"uri": uri, "experiment": experiment, "experiment_id": ensure_experiment(uri, experiment, root=folder)}
+
+
 def git_commit(root: str | Path | None = None) -> str:
     try:
         return subprocess.run(
@@ -237,6 +244,21 @@ class CellRun:
     def log_artifacts(self, paths: Iterable[str | Path], artifact_path: str | None = None) -> None:
         for path in paths:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_split(self, name: str, split_path: str | Path, data_path: str | Path, split: dict[str, Any]) -> None:
+        """The training input as an MLflow dataset: the UI's Datasets column names the split file
+        and its md5 (the digest `dvc.lock` records for it), so a run says which split trained it."""
+        import hashlib
+        import json
+
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        digest = hashlib.md5(Path(split_path).read_bytes()).hexdigest()
+        source = json.dumps({"split": str(split_path), "data": str(data_path)})
+        profile = json.dumps({"train_images": len(split["train_indices"]), "val_images": len(split.get("val_indices", [])),
+                              "class_counts": split["counts"]})
+        dataset = Dataset(name=name, digest=digest, source_type="local", source=source, profile=profile)
+        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "train")])])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():

@@ -6,6 +6,8 @@ from typing import Any, Iterable
 
 import torch
 
+from ltgrid.params import fill_optimizer
+
 
 def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[dict[str, Any]] = ()) -> float:
     """Learning rate for a 0-based epoch.
@@ -25,13 +27,11 @@ def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[di
 
 
 def build_optimizer(params: Iterable[Any], spec: dict[str, Any]) -> torch.optim.Optimizer:
-    """SGD over parameters, or over param groups that carry an `lr_factor` (see set_lr)."""
+    """SGD over parameters, or over param groups that carry an `lr_factor` (see set_lr), from a
+    recipe's `optimizer` entry (absent keys take the schema's defaults)."""
+    spec = fill_optimizer(spec)
     return torch.optim.SGD(
-        params,
-        lr=spec["lr"],
-        momentum=spec.get("momentum", 0.9),
-        weight_decay=spec.get("weight_decay", 0.0),
-        nesterov=spec.get("nesterov", False),
+        params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
     )
 
 

@@ -19,9 +19,10 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -33,10 +34,12 @@ from ltgrid.train.accel import fast_forward, set_deterministic
 from ltgrid.data.feed import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
-from ltgrid.methods import Method, MixedBatch, build_method, mixed_loss
+from ltgrid.methods import MixedBatch, mixed_loss
+from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
+from ltgrid.params import fill_recipe
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
 from ltgrid.tracking.store import CellRun, open_cell_run
 
@@ -151,15 +154,16 @@ class Stage:
     info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
 
 
-def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: list[nn.Parameter]) -> Stage:
+def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: Sequence[nn.Parameter] = ()) -> Stage:
     """The whole network with the method's parts; `frozen` (LWS scales) waits for stage 2."""
-    schedule = recipe.get("lr_schedule") or {}
+    recipe = fill_recipe(recipe)  # a no-op for a resolved cell's recipe; callers may pass a partial one
+    schedule = recipe["lr_schedule"]
     optimizer = {**recipe["optimizer"], **method.optimizer}
     base_lr = optimizer["lr"]
     return Stage(
         name="stage1",
         epochs=recipe["epochs"],
-        lr=lambda e: lr_at(e, base_lr, schedule.get("warmup_epochs", 0), schedule.get("steps", [])),
+        lr=lambda e: lr_at(e, base_lr, schedule["warmup_epochs"], schedule["steps"]),
         sampler=method.sampler,
         params=[p for p in model.parameters() if all(p is not f for f in frozen)],
         forward=model,
@@ -272,7 +276,7 @@ def stage_two(
             with torch.no_grad():
                 inner.weight.copy_(max_norm_project(inner.weight, model.max_norm_radius))
 
-    optimizer = dict(recipe["optimizer"])
+    optimizer = dict(fill_recipe(recipe)["optimizer"])
     if spec.weight_decay is not None:
         optimizer["weight_decay"] = spec.weight_decay
     return Stage(
@@ -290,6 +294,171 @@ def stage_two(
     )
 
 
+@dataclass
+class CellState:
+    """Where a cell is: saved (as a dict) in every checkpoint, so a killed cell resumes exactly."""
+
+    stage: int = 0  # index of the stage in progress
+    epoch: int = 0  # next epoch of that stage
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per finished epoch
+    best: dict[str, dict[str, Any]] = field(default_factory=dict)  # per eval set: acc, epoch, logits
+    run_id: str | None = None
+    train_seconds: float = 0.0
+
+
+@dataclass
+class CellParts:
+    """What a cell trains with, built once from its resolved recipe."""
+
+    device: torch.device
+    split: dict[str, Any]
+    feed: Any
+    method: Method
+    model: nn.Module
+    forward: Callable[[Tensor], Tensor]  # the model through accel (bf16 / compile), or the model itself
+    stages: list[Stage]
+    generator: torch.Generator  # every draw of the cell (sampler, augmentation, mixing)
+
+
+def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | Path,
+                stage1_model: str | Path | None) -> CellParts:
+    """Feed, method, model and stages of a cell; a stage-2 cell on a shared stage 1 loads its model."""
+    recipe = cell["recipe"]
+    device = pick_device()
+    split = read_split(split_path)
+    channels_last = bool(recipe.get("channels_last", device.type == "cuda"))  # unset: on for CUDA
+    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
+    counts = torch.tensor(split["counts"], dtype=torch.float64)
+    method = build_method(cell["method"], cell["method_spec"], counts).to(device)
+    base_spec = cell.get("base_method_spec")
+    normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
+    model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    forward = fast_forward(model, recipe, device)
+    if stage1_model is not None:
+        model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
+    frozen = prepare_classifier(model, method)
+    stages = [] if stage1_model is not None else [stage_one(forward, method, recipe, frozen)]
+    if method.stage2 is not None:
+        scorer = val_scorer(forward, feed, method, 4 * recipe["batch_size"])
+        stages.append(stage_two(model, method, counts, recipe, scorer))
+    generator = torch.Generator().manual_seed(cell["seed"])
+    return CellParts(device, split, feed, method, model, forward, stages, generator)
+
+
+def resume(out_dir: Path, cell: dict[str, Any], parts: CellParts, label: str) -> tuple[CellState, dict[str, Any] | None]:
+    """The state to start from: a fresh one, or the checkpoint's (model, generators restored) when
+    it was written for exactly this cell's params."""
+    path = out_dir / CHECKPOINT
+    saved = torch.load(path, map_location=parts.device, weights_only=False) if path.exists() else None
+    if saved is not None and saved["cell"] != cell:
+        print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
+        saved = None
+    if saved is None:
+        return CellState(), None
+    parts.model.load_state_dict(saved["model"])
+    parts.generator.set_state(saved["generator"].cpu())
+    set_rng_states(saved["rng"])
+    state = CellState(**saved["state"])
+    print(f"[{label}] resuming at stage {state.stage}, epoch {state.epoch}", file=sys.stderr, flush=True)
+    return state, saved
+
+
+class Trainer:
+    """Runs a cell's stages from its state: each epoch trains, evaluates when due, logs to the
+    cell's MLflow run and checkpoints (in that order, so a rerun epoch is logged once only)."""
+
+    def __init__(self, cell: dict[str, Any], parts: CellParts, out_dir: Path, run: CellRun, state: CellState,
+                 saved: dict[str, Any] | None, label: str, reused: bool) -> None:
+        self.cell, self.parts, self.out_dir, self.run, self.state, self.label = cell, parts, out_dir, run, state, label
+        self.saved_optimizer = saved.get("optimizer") if saved is not None else None
+        # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
+        # whole cell, which then reopens its run) is trained again, to the same numbers, and not logged again.
+        self.logged_steps = run.logged_steps("train_loss", "test_acc") if reused else set()
+        self.batch_size = cell["recipe"]["batch_size"]
+        self.progress = Progress(sum(max(s.epochs, 1) for s in parts.stages), len(state.history), label)
+
+    def train(self) -> None:
+        try:
+            for index, stage in enumerate(self.parts.stages):
+                if index >= self.state.stage:
+                    self.run_stage(index, stage, last=index == len(self.parts.stages) - 1)
+        finally:
+            self.progress.close()
+
+    def run_stage(self, index: int, stage: Stage, last: bool) -> None:
+        optimizer = build_optimizer(stage.params, stage.optimizer) if stage.params else None
+        if self.state.epoch == 0:
+            stage.prepare()
+            if last:
+                self.state.best = {}  # model selection among the final stage's epochs only
+        elif self.saved_optimizer and optimizer is not None:
+            optimizer.load_state_dict(self.saved_optimizer)
+        if stage.epochs == 0:  # tau-norm: no training, one evaluated record
+            record: dict[str, Any] = {"stage": stage.name, "epoch": 0, **stage.info}
+            self.evaluate(record, last)
+            self.state.stage, self.state.epoch = index + 1, 0
+            self.finish_epoch(record, None)
+            return
+        eval_every = self.cell["recipe"]["eval_every"]
+        for epoch in range(self.state.epoch, stage.epochs):
+            p = self.parts
+            record = train_epoch(stage, epoch, optimizer, p.method, p.feed, p.generator, self.batch_size, self.label)
+            self.state.train_seconds += record.pop("seconds")
+            if (epoch + 1) % eval_every == 0 or epoch == stage.epochs - 1:
+                self.evaluate(record, last)
+            self.state.epoch = epoch + 1
+            if self.state.epoch == stage.epochs:
+                self.state.stage, self.state.epoch = index + 1, 0
+            self.finish_epoch(record, optimizer)
+
+    def evaluate(self, record: dict[str, Any], track_best: bool) -> None:
+        p = self.parts
+        logits = {which: predict(p.forward, p.feed, p.method, which, 4 * self.batch_size) for which in p.feed.eval_sets}
+        for which, logits_np in logits.items():
+            acc = 100.0 * float((logits_np.argmax(1) == p.feed.eval_labels(which).numpy()).mean())
+            record[f"{which}_acc"] = acc
+            best = self.state.best.get(which)
+            if track_best and (best is None or acc > best["acc"]):
+                # every eval set's logits at the chosen epoch: the val ones fit temperature scaling
+                self.state.best[which] = {"acc": acc, "epoch": len(self.state.history), "test_logits": logits["test"],
+                                          "val_logits": logits.get("val")}
+
+    def finish_epoch(self, record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
+        step = len(self.state.history)
+        self.state.history.append(record)
+        if step not in self.logged_steps:
+            self.run.log_metrics({k: v for k, v in record.items() if isinstance(v, float)}, step=step)
+        self.checkpoint(optimizer)
+        self.progress.update(record)
+
+    def checkpoint(self, optimizer: torch.optim.Optimizer | None) -> None:
+        save_checkpoint(self.out_dir / CHECKPOINT, {
+            "model": self.parts.model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
+            "generator": self.parts.generator.get_state(), "rng": rng_states(), "state": asdict(self.state),
+            "cell": self.cell,
+        })
+
+
+@contextmanager
+def failures_marked(run: CellRun, cell: dict[str, Any], label: str) -> Iterator[None]:
+    """A cell that cannot go on marks its MLflow run FAILED with the reason; out of GPU memory
+    becomes a TrainingError that says what to change."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError:
+        error = TrainingError(
+            f"{label}: out of GPU memory (batch_size={cell['recipe']['batch_size']}, model={cell['model']}); lower "
+            f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
+        )
+        run.fail(str(error))
+        raise error from None
+    except TrainingError as error:
+        run.fail(str(error))
+        raise
+
+
 def train_cell(
     cell: dict[str, Any],
     data_path: str | Path,
@@ -302,126 +471,19 @@ def train_cell(
     """Run (or resume) one cell; write predictions.npz, model.pt and run.json into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe = cell["recipe"]
     label = cell_label(cell)
     if threads:
         torch.set_num_threads(threads)
-    seed_everything(cell["seed"], bool(recipe.get("deterministic", True)))
-    device = pick_device()
-
-    split = read_split(split_path)
-    channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
-    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
-    counts = torch.tensor(split["counts"], dtype=torch.float64)
-    method = build_method(cell["method"], cell["method_spec"], counts).to(device)
-    base_spec = cell.get("base_method_spec")
-    normed = build_method("base", base_spec, counts).needs_normed_classifier if base_spec else method.needs_normed_classifier
-    model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    forward = fast_forward(model, recipe, device)  # amp_bf16 / compile; the model itself when both are off
-
-    stages: list[Stage] = []
-    if stage1_model is not None:
-        model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
-    frozen = prepare_classifier(model, method)
-    if stage1_model is None:
-        stages.append(stage_one(forward, method, recipe, frozen))
-    batch_size = recipe["batch_size"]
-    if method.stage2 is not None:
-        stages.append(stage_two(model, method, counts, recipe, val_scorer(forward, feed, method, 4 * batch_size)))
-    eval_every = recipe.get("eval_every", 1)
-    generator = torch.Generator().manual_seed(cell["seed"])
-
-    ckpt_path = out_dir / CHECKPOINT
-    state: dict[str, Any] = {
-        "stage": 0, "epoch": 0, "history": [], "best": {}, "run_id": None, "train_seconds": 0.0,
-    }
-    saved = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
-    if saved is not None and saved["cell"] != cell:
-        print(f"[{label}] ignoring a checkpoint written for other params", file=sys.stderr, flush=True)
-        saved = None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        generator.set_state(saved["generator"].cpu())
-        set_rng_states(saved["rng"])
-        state = saved["state"]
-        print(f"[{label}] resuming at stage {state['stage']}, epoch {state['epoch']}", file=sys.stderr, flush=True)
-
-    run, reused = open_cell_run(tracking, cell, label, state["run_id"])
-    state["run_id"] = run.run_id
-    # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
-    # whole cell, which then reopens its run) is trained again, to the same numbers, and not logged again.
-    logged_steps = run.logged_steps("train_loss", "test_acc") if reused else set()
-
-    def checkpoint(optimizer: torch.optim.Optimizer | None) -> None:
-        save_checkpoint(ckpt_path, {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
-            "generator": generator.get_state(), "rng": rng_states(), "state": state, "cell": cell,
-        })
-
-    def evaluate_epoch(record: dict[str, Any], track_best: bool) -> None:
-        logits = {which: predict(forward, feed, method, which, 4 * batch_size) for which in feed.eval_sets}
-        for which, logits_np in logits.items():
-            acc = 100.0 * float((logits_np.argmax(1) == feed.eval_labels(which).numpy()).mean())
-            record[f"{which}_acc"] = acc
-            best = state["best"].get(which)
-            if track_best and (best is None or acc > best["acc"]):
-                # every eval set's logits at the chosen epoch: the val ones fit temperature scaling
-                state["best"][which] = {"acc": acc, "epoch": len(state["history"]), "test_logits": logits["test"],
-                                        "val_logits": logits.get("val")}
-
-    def finish_epoch(record: dict[str, Any], optimizer: torch.optim.Optimizer | None) -> None:
-        step = len(state["history"])
-        state["history"].append(record)
-        if step not in logged_steps:
-            run.log_metrics({k: v for k, v in record.items() if isinstance(v, float)}, step=step)
-        checkpoint(optimizer)
-        progress.update(record)
-
-    total = sum(max(s.epochs, 1) for s in stages)
-    progress = Progress(total, len(state["history"]), label)
-    try:
-        for index, stage in enumerate(stages):
-            if index < state["stage"]:
-                continue
-            last_stage = index == len(stages) - 1
-            optimizer = build_optimizer(stage.params, stage.optimizer) if stage.params else None
-            if state["epoch"] == 0:
-                stage.prepare()
-                if last_stage:
-                    state["best"] = {}  # model selection among the final stage's epochs only
-            elif saved is not None and saved.get("optimizer") and optimizer is not None:
-                optimizer.load_state_dict(saved["optimizer"])
-            if stage.epochs == 0:
-                record: dict[str, Any] = {"stage": stage.name, "epoch": 0, **stage.info}
-                evaluate_epoch(record, last_stage)
-                state["stage"], state["epoch"] = index + 1, 0
-                finish_epoch(record, None)
-                continue
-            for epoch in range(state["epoch"], stage.epochs):
-                record = train_epoch(stage, epoch, optimizer, method, feed, generator, batch_size, label)
-                state["train_seconds"] += record.pop("seconds")
-                if (epoch + 1) % eval_every == 0 or epoch == stage.epochs - 1:
-                    evaluate_epoch(record, last_stage)
-                state["epoch"] = epoch + 1
-                if state["epoch"] == stage.epochs:
-                    state["stage"], state["epoch"] = index + 1, 0
-                finish_epoch(record, optimizer)
-    except torch.cuda.OutOfMemoryError:
-        error = TrainingError(
-            f"{label}: out of GPU memory (batch_size={batch_size}, model={cell['model']}); lower "
-            f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
-        )
-        run.fail(str(error))
-        raise error from None
-    except TrainingError as error:
-        run.fail(str(error))
-        raise
-    finally:
-        progress.close()
-    record = write_outputs(out_dir, cell, label, model, feed, method, split, state, run, device, batch_size)
-    return record
+    seed_everything(cell["seed"], bool(cell["recipe"]["deterministic"]))
+    parts = build_parts(cell, data_path, split_path, stage1_model)
+    state, saved = resume(out_dir, cell, parts, label)
+    run, reused = open_cell_run(tracking, cell, label, state.run_id)
+    if not reused:
+        run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path, parts.split)
+    state.run_id = run.run_id
+    with failures_marked(run, cell, label):
+        Trainer(cell, parts, out_dir, run, state, saved, label, reused).train()
+    return write_outputs(out_dir, cell, label, parts, state, run)
 
 
 def train_epoch(
@@ -469,19 +531,19 @@ def train_epoch(
 
 
 def write_outputs(
-    out_dir: Path, cell: dict[str, Any], label: str, model: nn.Module, feed: Any, method: Method,
-    split: dict[str, Any], state: dict[str, Any], run: CellRun, device: torch.device, batch_size: int,
+    out_dir: Path, cell: dict[str, Any], label: str, parts: CellParts, state: CellState, run: CellRun,
 ) -> dict[str, Any]:
     """predictions.npz, model.pt, then run.json last: a cell is finished once run.json exists."""
+    model, feed, method, batch_size = parts.model, parts.feed, parts.method, cell["recipe"]["batch_size"]
     arrays = {
         "test_labels": feed.eval_labels("test").numpy(),
-        "train_counts": np.asarray(split["counts"], dtype=np.int64),
+        "train_counts": np.asarray(parts.split["counts"], dtype=np.int64),
         "test_logits_final": predict(model, feed, method, "test", 4 * batch_size),
     }
     if "val" in feed.eval_sets:
         arrays["val_labels"] = feed.eval_labels("val").numpy()
         arrays["val_logits_final"] = predict(model, feed, method, "val", 4 * batch_size)
-    for which, best in state["best"].items():
+    for which, best in state.best.items():
         arrays[f"test_logits_best_{which}"] = best["test_logits"]
         if best.get("val_logits") is not None:
             arrays[f"val_logits_best_{which}"] = best["val_logits"]
@@ -496,12 +558,12 @@ def write_outputs(
         "run_id": run.run_id,
         "tracking_uri": run.uri,
         "experiment_id": run.experiment_id,
-        "device": str(device),
+        "device": str(parts.device),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-        "train_seconds": state["train_seconds"],
-        "history": state["history"],
-        "best_epochs": {which: best["epoch"] for which, best in state["best"].items()},
+        "train_seconds": state.train_seconds,
+        "history": state.history,
+        "best_epochs": {which: best["epoch"] for which, best in state.best.items()},
         "n_train": len(feed.train_labels),
         "train_acc_clean": clean_train_accuracy(model, feed, 4 * batch_size),
     }

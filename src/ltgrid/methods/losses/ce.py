@@ -21,10 +21,8 @@ class CrossEntropy(Loss):
 class Focal(Loss):
     """Focal loss (Lin et al. 2017), softmax form: -(1 - p_y)^gamma log p_y; gamma = 0 is CE."""
 
-    def __init__(self, class_counts: Tensor, gamma: float = 1.0) -> None:
+    def __init__(self, class_counts: Tensor, gamma: float) -> None:
         super().__init__(class_counts)
-        if not isinstance(gamma, (int, float)) or gamma < 0:
-            raise ValueError(f"focal gamma must be a number >= 0, got {gamma!r}")
         self.gamma = float(gamma)
 
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:

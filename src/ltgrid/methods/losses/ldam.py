@@ -22,12 +22,8 @@ class LDAM(Loss):
 
     needs_normed_classifier = True
 
-    def __init__(self, class_counts: Tensor, max_margin: float = 0.5, s: float = 30.0) -> None:
+    def __init__(self, class_counts: Tensor, max_margin: float, s: float) -> None:
         super().__init__(class_counts)
-        if not isinstance(max_margin, (int, float)) or max_margin < 0:
-            raise ValueError(f"ldam max_margin must be a number >= 0, got {max_margin!r}")
-        if not isinstance(s, (int, float)) or s <= 0:
-            raise ValueError(f"ldam s must be a number > 0, got {s!r}")
         self.s = float(s)
         self.register_buffer("margins", ldam_margins(self.class_counts, float(max_margin)).float())
 

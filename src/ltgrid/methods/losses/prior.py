@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ltgrid.errors import PartError
 from ltgrid.methods.base import Loss
 from ltgrid.methods.losses.registry import LOSSES
 
@@ -31,10 +32,8 @@ class PriorShiftedCE(Loss):
 class LogitAdjusted(PriorShiftedCE):
     """Logit-adjusted loss: CE(z + tau * log pi, y); tau = 0 is CE."""
 
-    def __init__(self, class_counts: Tensor, tau: float = 1.0) -> None:
+    def __init__(self, class_counts: Tensor, tau: float) -> None:
         super().__init__(class_counts)
-        if not isinstance(tau, (int, float)) or isinstance(tau, bool):
-            raise ValueError(f"la tau must be a number, got {tau!r}")
         self.set_shift(float(tau) * self.log_prior)
 
 
@@ -62,8 +61,8 @@ class Bayias(PriorShiftedCE):
             log_test = torch.full((n,), -math.log(n), dtype=torch.float64)
         else:
             p = torch.as_tensor(test_prior, dtype=torch.float64)
-            if p.shape != (n,) or bool((p <= 0).any()):
-                raise ValueError(f"bayias test_prior must be {n} positive numbers, got {test_prior}")
+            if p.shape != (n,):  # the catalog checked the values are positive numbers
+                raise PartError(f"bayias test_prior must be {n} positive numbers, got {test_prior}")
             log_test = torch.log(p / p.sum())
         self.register_buffer("log_test_prior", log_test.float())
         self.set_shift(self.log_prior - self.log_test_prior)

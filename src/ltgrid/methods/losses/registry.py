@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ltgrid.methods.base import Loss
-from ltgrid.registry import Registry
+from ltgrid.methods.catalog import PartRegistry
 
-LOSSES: Registry[Loss] = Registry("loss")
+LOSSES: PartRegistry[Loss] = PartRegistry("loss")

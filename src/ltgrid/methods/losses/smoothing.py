@@ -48,7 +48,7 @@ def label_aware_epsilons(class_counts: Tensor, head: float, tail: float, shape: 
 class LabelAwareSmoothing(Loss):
     """(1 - eps_y) * (-log p_y) + eps_y * mean_k(-log p_k), eps_y from the class counts."""
 
-    def __init__(self, class_counts: Tensor, head: float = 0.3, tail: float = 0.0, shape: str = "concave") -> None:
+    def __init__(self, class_counts: Tensor, head: float, tail: float, shape: str) -> None:
         super().__init__(class_counts)
         self.register_buffer("epsilon", label_aware_epsilons(self.class_counts, head, tail, shape).to(torch.float32))
 

@@ -6,16 +6,15 @@ loss equation, so they are options of any loss rather than separate loss names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
-WEIGHTINGS = ("none", "class_balanced")
-# mean: sum_i w_i l_i / N (Cui et al.'s class-balanced losses); weighted_mean: sum_i w_i l_i / sum_i w_i
-# (PyTorch's cross_entropy(weight=w), what the LDAM-DRW code reduces with).
-REDUCTIONS = ("mean", "weighted_mean")
+from ltgrid.methods.catalog import LOSS_OPTIONS, fill, split_loss_options
+
+_DEFAULT = {name: arg.default for name, arg in LOSS_OPTIONS.args.items()}
 
 
 def effective_number_weights(class_counts: Tensor, beta: float) -> Tensor:
@@ -37,7 +36,7 @@ def effective_number_weights(class_counts: Tensor, beta: float) -> Tensor:
 
 @dataclass(frozen=True)
 class LossOptions:
-    """Options shared by every loss.
+    """Options shared by every loss (declared, defaulted and checked in methods/catalog.py).
 
     weighting: "none" or "class_balanced" (effective number, `beta`).
     drw_epoch: 0-based epoch from which the weights apply (deferred re-weighting); 0 = always.
@@ -45,36 +44,20 @@ class LossOptions:
     reduction: how a batch's weighted per-sample losses are averaged (REDUCTIONS).
     """
 
-    weighting: str = "none"
-    beta: float = 0.9999
-    drw_epoch: int = 0
-    posthoc_tau: float = 0.0
-    reduction: str = "mean"
+    weighting: str = _DEFAULT["weighting"]
+    beta: float = _DEFAULT["beta"]
+    drw_epoch: int = _DEFAULT["drw_epoch"]
+    posthoc_tau: float = _DEFAULT["posthoc_tau"]
+    reduction: str = _DEFAULT["reduction"]
 
     def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting {self.weighting!r} is not one of {', '.join(WEIGHTINGS)}")
-        if not isinstance(self.beta, (int, float)) or not 0.0 <= self.beta <= 1.0:
-            raise ValueError(f"beta must be a number in [0, 1], got {self.beta!r}")
-        if not isinstance(self.drw_epoch, int) or isinstance(self.drw_epoch, bool) or self.drw_epoch < 0:
-            raise ValueError(f"drw_epoch must be an integer >= 0, got {self.drw_epoch!r}")
-        if not isinstance(self.posthoc_tau, (int, float)) or isinstance(self.posthoc_tau, bool):
-            raise ValueError(f"posthoc_tau must be a number, got {self.posthoc_tau!r}")
-        if self.reduction not in REDUCTIONS:
-            raise ValueError(f"reduction {self.reduction!r} is not one of {', '.join(REDUCTIONS)}")
-        if self.drw_epoch > 0 and self.weighting == "none":
-            raise ValueError(f"drw_epoch={self.drw_epoch} defers a weighting, but weighting is 'none'")
-
-    @classmethod
-    def names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        fill(LOSS_OPTIONS, asdict(self), "loss options")
 
     @classmethod
     def split(cls, kwargs: dict[str, Any]) -> tuple["LossOptions", dict[str, Any]]:
-        """Separate the shared options from a loss's own arguments."""
-        shared = {k: v for k, v in kwargs.items() if k in cls.names()}
-        own = {k: v for k, v in kwargs.items() if k not in cls.names()}
-        return cls(**shared), own
+        """Separate the shared options (filled and checked) from a loss's own arguments."""
+        options, own = split_loss_options(kwargs)
+        return cls(**options), own
 
     def class_weight(self, class_counts: Tensor) -> Tensor | None:
         if self.weighting == "class_balanced":

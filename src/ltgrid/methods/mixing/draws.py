@@ -11,12 +11,6 @@ import torch
 from torch import Tensor
 
 
-def check_alpha(alpha: float, rule: str) -> float:
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or alpha <= 0:
-        raise ValueError(f"{rule} alpha must be a number > 0, got {alpha!r}")
-    return float(alpha)
-
-
 def beta_draws(n: int, alpha: float, generator: torch.Generator) -> Tensor:
     """n independent Beta(alpha, alpha) draws, float64 on the CPU."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device="cpu").item())

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha, permutation_partners
+from ltgrid.methods.mixing.draws import beta_draws, blend, permutation_partners
 from ltgrid.methods.mixing.registry import MIXINGS
 
 
@@ -14,9 +14,9 @@ from ltgrid.methods.mixing.registry import MIXINGS
 class Mixup(Mixing):
     """x~ = lam x_i + (1 - lam) x_j, label weight lam for y_i; lam_i ~ Beta(alpha, alpha), j a shuffle."""
 
-    def __init__(self, class_counts: Tensor, alpha: float = 1.0) -> None:
+    def __init__(self, class_counts: Tensor, alpha: float) -> None:
         super().__init__(class_counts)
-        self.alpha = check_alpha(alpha, "mixup")
+        self.alpha = float(alpha)
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
         n = len(y)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ltgrid.methods.base import Mixing
-from ltgrid.registry import Registry
+from ltgrid.methods.catalog import PartRegistry
 
-MIXINGS: Registry[Mixing] = Registry("mixing")
+MIXINGS: PartRegistry[Mixing] = PartRegistry("mixing")
 MIXINGS.register("none")(Mixing)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha, permutation_partners
+from ltgrid.methods.mixing.draws import beta_draws, blend, permutation_partners
 from ltgrid.methods.mixing.registry import MIXINGS
 
 
@@ -23,14 +23,9 @@ def remix_label_weight(lam: Tensor, count_i: Tensor, count_j: Tensor, kappa: flo
 class Remix(Mixing):
     """Image factor lam ~ Beta(alpha, alpha); label weight from `remix_label_weight`."""
 
-    def __init__(self, class_counts: Tensor, alpha: float = 1.0, kappa: float = 3.0, tau: float = 0.5) -> None:
+    def __init__(self, class_counts: Tensor, alpha: float, kappa: float, tau: float) -> None:
         super().__init__(class_counts)
-        self.alpha = check_alpha(alpha, "remix")
-        if not isinstance(kappa, (int, float)) or kappa < 1:
-            raise ValueError(f"remix kappa must be a number >= 1, got {kappa!r}")
-        if not isinstance(tau, (int, float)) or not 0 <= tau <= 1:
-            raise ValueError(f"remix tau must be a number in [0, 1], got {tau!r}")
-        self.kappa, self.tau = float(kappa), float(tau)
+        self.alpha, self.kappa, self.tau = float(alpha), float(kappa), float(tau)
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
         n = len(y)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import MixedBatch, Mixing
-from ltgrid.methods.mixing.draws import beta_draws, blend, check_alpha
+from ltgrid.methods.mixing.draws import beta_draws, blend
 from ltgrid.methods.mixing.registry import MIXINGS
 
 FACTOR_MODES = ("wrap", "clip")
@@ -47,14 +47,9 @@ def unimix_factor(xi: Tensor, b: Tensor, mode: str = "wrap") -> Tensor:
 class UniMix(Mixing):
     """UniMix with alpha (Beta), tau (partner prior exponent) and the factor `mode`."""
 
-    def __init__(self, class_counts: Tensor, alpha: float = 0.8, tau: float = -0.5, mode: str = "wrap") -> None:
+    def __init__(self, class_counts: Tensor, alpha: float, tau: float, mode: str) -> None:
         super().__init__(class_counts)
-        self.alpha = check_alpha(alpha, "unimix")
-        if not isinstance(tau, (int, float)) or isinstance(tau, bool):
-            raise ValueError(f"unimix tau must be a number, got {tau!r}")
-        if mode not in FACTOR_MODES:
-            raise ValueError(f"unimix mode {mode!r} is not one of {', '.join(FACTOR_MODES)}")
-        self.tau, self.mode = float(tau), mode
+        self.alpha, self.tau, self.mode = float(alpha), float(tau), mode
 
     def __call__(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
         n = len(y)

@@ -46,10 +46,8 @@ class ClassCycle(Sampler):
     """Classes visited evenly in shuffled cycles, `per_visit` images per visit from each class's own
     cycle of its images (every image before any repeats; Kang et al. 2020, after Shen et al. 2016)."""
 
-    def __init__(self, class_counts: Tensor, per_visit: int = 1) -> None:
+    def __init__(self, class_counts: Tensor, per_visit: int) -> None:
         super().__init__(class_counts)
-        if not isinstance(per_visit, int) or isinstance(per_visit, bool) or per_visit < 1:
-            raise ValueError(f"class_cycle per_visit must be an integer >= 1, got {per_visit!r}")
         self.per_visit = per_visit
 
     def epoch_indices(self, labels: Tensor, epoch: int, num_epochs: int, generator: torch.Generator) -> Tensor:

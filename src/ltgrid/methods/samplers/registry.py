@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ltgrid.methods.base import Sampler
-from ltgrid.registry import Registry
+from ltgrid.methods.catalog import PartRegistry
 
-SAMPLERS: Registry[Sampler] = Registry("sampler")
+SAMPLERS: PartRegistry[Sampler] = PartRegistry("sampler")

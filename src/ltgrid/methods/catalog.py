@@ -1,0 +1,326 @@
+"""Every method part's arguments, their defaults and what a good value is, without torch.
+
+The one place a part's arguments are declared: params are checked against it when a grid is
+loaded (so `snakemake -n` never imports torch), and the part registries fill its defaults and
+check values when they build a part. A part registered under a name must be declared here
+with the same argument names (the registry refuses it otherwise); its own constructor then
+checks only what needs the data (e.g. a test prior's length against the class count).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from ltgrid.errors import ArgumentsError, PartError
+from ltgrid.registry import Registry
+
+T = TypeVar("T")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Number:
+    """A real number, optionally bounded: gt / ge below, le above."""
+
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    optional: bool = False  # None stands for "not set" (the recipe's value, no constraint)
+
+    def describe(self) -> str:
+        if self.ge is not None and self.le is not None:
+            return f"a number in [{self.ge:g}, {self.le:g}]"
+        if self.ge is not None and self.lt is not None:
+            return f"a number in [{self.ge:g}, {self.lt:g})"
+        if self.gt is not None:
+            return f"a number > {self.gt:g}"
+        if self.ge is not None:
+            return f"a number >= {self.ge:g}"
+        return "a number"
+
+    def problem(self, label: str, value: Any) -> str | None:
+        if value is None and self.optional:
+            return None
+        ok = _is_number(value) and not (
+            (self.gt is not None and value <= self.gt) or (self.ge is not None and value < self.ge)
+            or (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt)
+        )
+        return None if ok else f"{label} must be {self.describe()}, got {value!r}"
+
+
+@dataclass(frozen=True)
+class Integer:
+    ge: int
+
+    def problem(self, label: str, value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= self.ge
+        return None if ok else f"{label} must be an integer >= {self.ge}, got {value!r}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    choices: tuple[str, ...]
+
+    def problem(self, label: str, value: Any) -> str | None:
+        return None if value in self.choices else f"{label} {value!r} is not one of {', '.join(self.choices)}"
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def problem(self, label: str, value: Any) -> str | None:
+        return None if isinstance(value, bool) else f"{label} must be true or false, got {value!r}"
+
+
+@dataclass(frozen=True)
+class PartEntry:
+    """A nested part entry ({name, ...}) checked in full by methods/spec.py (stage 2's loss)."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        ok = isinstance(value, dict) and "name" in value
+        return None if ok else f"{label} must be a mapping with a 'name', got {value!r}"
+
+
+@dataclass(frozen=True)
+class PositiveNumbers:
+    """None, or a list of positive numbers (its length is checked against the classes when built)."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)) and len(value) >= 2 and all(_is_number(v) and v > 0 for v in value):
+            return None
+        size = len(value) if isinstance(value, (list, tuple)) else "a list of"
+        return f"{label} must be {size} positive numbers, got {value}"
+
+
+@dataclass(frozen=True)
+class MethodName:
+    def problem(self, label: str, value: Any) -> str | None:
+        ok = value is None or (isinstance(value, str) and bool(value))
+        return None if ok else f"{label} must be a method name, got {value!r}"
+
+
+@dataclass(frozen=True)
+class SamplerPart:
+    """A nested sampler part ({name, ...}), as stage 2 takes."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        if not isinstance(value, dict) or "name" not in value:
+            return f"{label} must be a mapping with a 'name', got {value!r}"
+        name = value["name"]
+        if name not in PARTS["sampler"]:
+            return f"{label}.name {name!r} is not a known sampler; known: {', '.join(sorted(PARTS['sampler']))}"
+        try:
+            resolve("sampler", name, {k: v for k, v in value.items() if k != "name"})
+        except (PartError, ArgumentsError) as exc:
+            return f"{label} {name!r}: {exc}"
+        return None
+
+
+@dataclass(frozen=True)
+class TauRange:
+    """None, or [start >= 0, stop >= start, step > 0]: the taus tau-norm tries on the val split."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        if value is None:
+            return None
+        ok = isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_number(v) for v in value)
+        if ok and value[0] >= 0 and value[2] > 0 and value[1] >= value[0]:
+            return None
+        return f"{label} must be [start >= 0, stop >= start, step > 0], got {value!r}"
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A plugin part's argument: declared by its signature, its value checked by the part when built."""
+
+    def problem(self, label: str, value: Any) -> str | None:
+        return None
+
+
+Rule = Unchecked | Number | Integer | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
+REQUIRED = object()  # default of an argument params must give
+
+
+@dataclass(frozen=True)
+class Arg:
+    default: Any
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """A part's arguments; `prefix` starts its messages ("unimix " -> "unimix alpha must be ...");
+    `relation` checks arguments against each other, on the filled values."""
+
+    args: dict[str, Arg] = field(default_factory=dict)
+    prefix: str = ""
+    relation: Callable[[dict[str, Any]], str | None] | None = None
+    checked: bool = True  # False: a plugin's part, declared by its signature (values checked by building it)
+
+
+def from_signature(factory: Callable[..., Any], name: str) -> Declaration:
+    """A plugin part's declaration: its keyword arguments (besides class_counts) and their defaults."""
+    args = {
+        k: Arg(REQUIRED if p.default is inspect.Parameter.empty else p.default, Unchecked())
+        for k, p in inspect.signature(factory).parameters.items()
+        if k != "class_counts" and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return Declaration(args, f"{name} ", checked=False)
+
+
+def _drw_needs_weighting(args: dict[str, Any]) -> str | None:
+    if args["drw_epoch"] > 0 and args["weighting"] == "none":
+        return f"drw_epoch={args['drw_epoch']} defers a weighting, but weighting is 'none'"
+    return None
+
+
+ALPHA = Number(gt=0)
+# Options every loss takes on top of its own arguments (re-weighting, DRW, post-hoc tau).
+LOSS_OPTIONS = Declaration({
+    "weighting": Arg("none", OneOf(("none", "class_balanced"))),
+    "beta": Arg(0.9999, Number(ge=0, le=1)),
+    "drw_epoch": Arg(0, Integer(ge=0)),
+    "posthoc_tau": Arg(0.0, Number()),
+    # mean: sum_i w_i l_i / N (Cui et al.'s class-balanced losses); weighted_mean: sum_i w_i l_i / sum_i w_i
+    # (PyTorch's cross_entropy(weight=w), what the LDAM-DRW code reduces with)
+    "reduction": Arg("mean", OneOf(("mean", "weighted_mean"))),
+}, relation=_drw_needs_weighting)
+
+PARTS: dict[str, dict[str, Declaration]] = {
+    "loss": {
+        "ce": Declaration(),
+        "focal": Declaration({"gamma": Arg(1.0, Number(ge=0))}, "focal "),
+        "ldam": Declaration({"max_margin": Arg(0.5, Number(ge=0)), "s": Arg(30.0, Number(gt=0))}, "ldam "),
+        "la": Declaration({"tau": Arg(1.0, Number())}, "la "),
+        "balanced_softmax": Declaration(),
+        "bayias": Declaration({"test_prior": Arg(None, PositiveNumbers())}, "bayias "),
+        "las": Declaration({
+            "head": Arg(0.3, Number(ge=0, lt=1)), "tail": Arg(0.0, Number(ge=0, lt=1)),
+            "shape": Arg("concave", OneOf(("concave", "linear", "convex"))),
+        }, "las "),
+    },
+    "mixing": {
+        "none": Declaration(),
+        "mixup": Declaration({"alpha": Arg(1.0, ALPHA)}, "mixup "),
+        "remix": Declaration(
+            {"alpha": Arg(1.0, ALPHA), "kappa": Arg(3.0, Number(ge=1)), "tau": Arg(0.5, Number(ge=0, le=1))}, "remix "
+        ),
+        "unimix": Declaration(
+            {"alpha": Arg(0.8, ALPHA), "tau": Arg(-0.5, Number()), "mode": Arg("wrap", OneOf(("wrap", "clip")))}, "unimix "
+        ),
+    },
+    "sampler": {
+        **{name: Declaration() for name in ("instance", "class_balanced", "square_root", "progressive")},
+        "class_cycle": Declaration({"per_visit": Arg(1, Integer(ge=1))}, "class_cycle "),
+    },
+}
+SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})
+# What a method may change in its recipe's optimiser for stage 1 (None: the recipe's value).
+METHOD_OPTIMIZER = Declaration({
+    "lr": Arg(None, Number(gt=0, optional=True)),
+    "weight_decay": Arg(None, Number(ge=0, optional=True)),
+    "momentum": Arg(None, Number(ge=0, optional=True)),
+}, "optimizer.")
+STAGE2_KINDS = ("crt", "tau_norm", "lws", "mislas", "finetune")
+TRAINED_KINDS = ("crt", "lws", "mislas", "finetune")
+
+
+def _max_norm_needs_training(args: dict[str, Any]) -> str | None:
+    if args["max_norm"] is not None and args["kind"] not in ("crt", "mislas", "finetune"):
+        return f"stage2.max_norm constrains a trained classifier; kind {args['kind']!r} trains none"
+    return None
+
+
+STAGE2 = Declaration({
+    "kind": Arg(REQUIRED, OneOf(STAGE2_KINDS)),
+    "base": Arg(None, MethodName()),
+    "sampler": Arg({"name": "class_balanced"}, SamplerPart()),
+    "loss": Arg({"name": "ce"}, PartEntry()),
+    "epochs": Arg(10, Integer(ge=1)),
+    "lr": Arg(0.1, Number(gt=0)),
+    "tau": Arg(1.0, Number(ge=0)),
+    "classifier_lr_factor": Arg(1.0, Number(gt=0)),
+    "weight_decay": Arg(None, Number(ge=0, optional=True)),
+    "max_norm": Arg(None, Number(ge=0, optional=True)),
+    "shift_bn": Arg(False, Boolean()),
+    "tau_range": Arg([0.0, 2.0, 0.1], TauRange()),
+}, "stage2.", relation=_max_norm_needs_training)
+
+
+def fill(decl: Declaration, kwargs: dict[str, Any], what: str) -> dict[str, Any]:
+    """kwargs with the declaration's defaults filled in, each value checked; raises naming the
+    first bad argument (ArgumentsError for unknown or missing names, PartError for values)."""
+    unknown = sorted(set(kwargs) - set(decl.args))
+    if unknown:
+        accepts = ", ".join(sorted(decl.args)) or "none"
+        raise ArgumentsError(f"{what}: unknown argument(s) {', '.join(map(repr, unknown))}; accepts: {accepts}")
+    missing = sorted(k for k, a in decl.args.items() if a.default is REQUIRED and k not in kwargs)
+    if missing:
+        raise ArgumentsError(f"{what} needs {', '.join(map(repr, missing))}")
+    filled = {k: kwargs.get(k, a.default) for k, a in decl.args.items()}
+    for key, arg in decl.args.items():
+        problem = arg.rule.problem(f"{decl.prefix}{key}", filled[key])
+        if problem:
+            raise PartError(problem)
+    problem = decl.relation(filled) if decl.relation else None
+    if problem:
+        raise PartError(problem)
+    return filled
+
+
+def declaration(family: str, name: str) -> Declaration:
+    try:
+        return PARTS[family][name]
+    except KeyError:
+        known = ", ".join(sorted(PARTS.get(family, {})))
+        raise PartError(f"{family}.name = {name!r} is not a known {family}; known: {known}") from None
+
+
+def resolve(family: str, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A part's own arguments, defaults filled and checked (loss options are not included)."""
+    return fill(declaration(family, name), kwargs, f"{family} {name!r}")
+
+
+def split_loss_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the shared loss options, filled and checked; the loss's own arguments)."""
+    options = {k: v for k, v in kwargs.items() if k in LOSS_OPTIONS.args}
+    own = {k: v for k, v in kwargs.items() if k not in LOSS_OPTIONS.args}
+    return fill(LOSS_OPTIONS, options, "loss options"), own
+
+
+class PartRegistry(Registry[T]):
+    """A registry of one part family whose arguments are declared in this module: registering
+    checks the factory takes exactly the declared arguments; building fills and checks them."""
+
+    def __init__(self, family: str) -> None:
+        super().__init__(family)
+        self.family = family
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """A built-in part must match its declaration in PARTS; a part declared nowhere (a plugin's)
+        is declared by its own signature, and its values are checked by building it."""
+
+        def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            if name not in PARTS[self.family]:
+                if factory.__module__.startswith("ltgrid."):
+                    raise ValueError(f"{self.family} {name!r}: declare its arguments in PARTS of {__name__} first")
+                PARTS[self.family][name] = from_signature(factory, name)
+            declared = PARTS[self.family][name]
+            takes = set(inspect.signature(factory).parameters) - {"class_counts"}
+            if takes != set(declared.args):
+                raise ValueError(f"{self.family} {name!r} takes {sorted(takes)} but {__name__} declares {sorted(declared.args)}")
+            return Registry.register(self, name)(factory)
+
+        return deco
+
+    def build(self, name: str, **kwargs: Any) -> T:
+        factory = self.get(name)
+        counts = kwargs.pop("class_counts")
+        return factory(class_counts=counts, **resolve(self.family, name, kwargs))
