@@ -115,7 +115,7 @@ def test_changing_one_method_reruns_only_its_cells(project):
         trained = re.findall(r"method=(\w+)", out)
         assert set(trained) == {"mixup"}, out
         jobs = planned_jobs(project)
-        assert sorted(jobs) == ["all", "evaluate", "grid_run", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
+        assert sorted(jobs) == ["all", "comparison", "evaluate", "grid_run", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
         diff = run(["dvc", "params", "diff"], project).stdout
         assert "method_library.mixup.mixing.alpha" in diff
     finally:
