@@ -41,3 +41,19 @@ def test_the_cifar_ablation_plans_with_snakemake_n(repo_root):
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "ablation_table" in out.stdout and "ablation_figure" in out.stdout and "comparison" in out.stdout
+
+
+def test_dvc_params_diff_shows_an_edited_sweep_value(tmp_path):
+    """grids/dvc.yaml declares the grid file as params, so an edited swept value is a params change."""
+    from conftest import copy_project
+
+    root = copy_project(tmp_path / "project")
+    grid = root / "params" / "ablation-digits.yaml"
+    text = grid.read_text()
+    assert "      mixing.alpha: [0.5, 1.0]\n" in text
+    grid.write_text(text.replace("      mixing.alpha: [0.5, 1.0]\n", "      mixing.alpha: [0.5, 1.5]\n"))
+    out = subprocess.run(["dvc", "params", "diff"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(line for line in out.stdout.splitlines() if "mixing.alpha" in line)
+    assert line.split()[:2] == ["params/ablation-digits.yaml", "sweeps.unimix_alpha_tau.values.mixing.alpha"]
+    assert "[0.5, 1.0]" in line and "[0.5, 1.5]" in line

@@ -1,27 +1,6 @@
 # Beyond the paper's tables: a sweep's ablation (table + figure per dataset and ratio) and
 # every method against the reference methods with 95% intervals (ltgrid.report.ablation,
 # ltgrid.report.compare).
-from ltgrid import sweeps as ltsweeps
-from ltgrid.report.compare import comparison_stems, references
-
-SWEEP_OF = {name: v.sweep for name, v in ltsweeps.variants(config).items()}
-SWEPT = sorted({SWEEP_OF[c.method] for c in CELLS if c.method in SWEEP_OF})
-COMPARE_REFS = references(METHOD_ORDER, config.get("compare_to"))
-ABLATION_TABLES = [f"{TABLE_DIR}/ablation_{s}{ext}" for s in SWEPT for ext in FORMATS]
-ABLATION_FIGURES = sorted({
-    f"{FIGURE_DIR}/ablation_{SWEEP_OF[c.method]}/{c.dataset}_rho{c.rho}.png" for c in CELLS if c.method in SWEEP_OF
-})
-COMPARISONS = [f"{TABLE_DIR}/{stem}{ext}" for stem in comparison_stems(COMPARE_REFS, GRID_PROTOCOLS) for ext in FORMATS]
-ANALYSES = ABLATION_TABLES + ABLATION_FIGURES + COMPARISONS
-
-
-def sweep_metrics(wc):
-    """metrics.json of the sweep's cells (of one dataset and ratio when the wildcards name them)."""
-    return [
-        f"{c.path(GRID)}/metrics.json" for c in CELLS
-        if SWEEP_OF.get(c.method) == wc.sweep and ("rho" not in wc.keys() or (c.dataset, c.rho) == (wc.dataset, wc.rho))
-    ]
-
 
 rule ablation_table:
     input:

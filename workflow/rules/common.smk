@@ -5,6 +5,8 @@ import os
 
 from ltgrid import params as ltparams
 from ltgrid import plugins as ltplugins
+from ltgrid import sweeps as ltsweeps
+from ltgrid.report.compare import comparison_stems, references
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.report.tables import FORMATS, agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
@@ -164,3 +166,23 @@ def plugin_sources(wc):
 def source_plugin_files(wc):
     """A dataset whose source kind a plugin provides depends on that plugin's files."""
     return ltplugins.source_files(ltplugins.source_plugin(config, wc.dataset))
+
+
+# ---- analysis.smk's outputs: a sweep's ablation, the comparisons
+SWEEP_OF = {name: v.sweep for name, v in ltsweeps.variants(config).items()}
+SWEPT = sorted({SWEEP_OF[c.method] for c in CELLS if c.method in SWEEP_OF})
+COMPARE_REFS = references(METHOD_ORDER, config.get("compare_to"))
+ABLATION_TABLES = [f"{TABLE_DIR}/ablation_{s}{ext}" for s in SWEPT for ext in FORMATS]
+ABLATION_FIGURES = sorted({
+    f"{FIGURE_DIR}/ablation_{SWEEP_OF[c.method]}/{c.dataset}_rho{c.rho}.png" for c in CELLS if c.method in SWEEP_OF
+})
+COMPARISONS = [f"{TABLE_DIR}/{stem}{ext}" for stem in comparison_stems(COMPARE_REFS, GRID_PROTOCOLS) for ext in FORMATS]
+ANALYSES = ABLATION_TABLES + ABLATION_FIGURES + COMPARISONS
+
+
+def sweep_metrics(wc):
+    """metrics.json of the sweep's cells (of one dataset and ratio when the wildcards name them)."""
+    return [
+        f"{c.path(GRID)}/metrics.json" for c in CELLS
+        if SWEEP_OF.get(c.method) == wc.sweep and ("rho" not in wc.keys() or (c.dataset, c.rho) == (wc.dataset, wc.rho))
+    ]
