@@ -154,17 +154,14 @@ def _ablation(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from ltgrid.report.compare import build_comparisons
-    from ltgrid.report.tables import FORMATS, RENDERERS, cell_rows
-    from ltgrid.io import write_text
+    from ltgrid.report.compare import write_comparisons
+    from ltgrid.report.tables import FORMATS, cell_rows
 
-    tables = build_comparisons(
-        cell_rows(args.metrics), args.references.split(","), args.protocols.split(","), args.methods.split(","), args.grid
+    files = write_comparisons(
+        cell_rows(args.metrics), args.out_dir, args.references.split(","), args.protocols.split(","),
+        args.methods.split(","), args.grid,
     )
-    for stem, table in tables.items():
-        for ext in FORMATS:
-            write_text(Path(args.out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
-    print(f"{len(tables)} comparison tables in {args.out_dir}")
+    print(f"{len(files) // len(FORMATS)} comparison tables in {args.out_dir}")
 
 
 def _log_grid(args: argparse.Namespace) -> int:
@@ -194,6 +191,7 @@ def _test_agnostic_figure(args: argparse.Namespace) -> int:
 
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
     from ltgrid.report import from_mlflow as mt
+    from ltgrid.report.compare import references, write_comparisons
     from ltgrid.report.tables import write_tables
     from ltgrid.tracking.grid import evaluated_runs
     from ltgrid.tracking.store import experiment_name, redact, tracking_uri
@@ -204,6 +202,9 @@ def _tables_from_mlflow(args: argparse.Namespace) -> int:
     df = mt.rows_from_runs(runs)
     methods = mt.method_order(spec, args.methods.split(",") if args.methods else None, runs)
     files = write_tables(df, args.out_dir, methods, args.grid, None, _published(args))
+    protocols = [p for p in PROTOCOLS if p in set(df["protocol"])]
+    refs = references(methods, (spec or {}).get("compare_to"))
+    files += write_comparisons(df, args.out_dir, refs, protocols, methods, args.grid)
     print(f"{len(runs)} runs of {experiment!r} at {redact(uri)} -> {len(files)} table files in {args.out_dir}")
     return 0
 

@@ -3,6 +3,8 @@ seeds and its 95% interval, marked where the interval excludes zero (see report.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Sequence
 
 import pandas as pd
@@ -11,7 +13,8 @@ from ltgrid.errors import ReportError
 
 from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.report import stats
-from ltgrid.report.tables import TABLE_METRICS, Table, column_label, columns_of, methods_of
+from ltgrid.io import write_text
+from ltgrid.report.tables import FORMATS, RENDERERS, TABLE_METRICS, Table, column_label, columns_of, methods_of
 
 # The reference methods a grid is compared against by default, where it runs them: the
 # baseline (CE) and the paper's full method (UniMix+Bayias), the one to beat.
@@ -84,4 +87,17 @@ def build_comparisons(
         f"compare_{ref}_{protocol}": comparison_table(df, ref, protocol, method_order, grid)
         for ref in refs for protocol in protocols
     }
+
+
+def write_comparisons(
+    df: pd.DataFrame, out_dir: str | Path, refs: Sequence[str], protocols: Sequence[str],
+    method_order: Sequence[str], grid: str,
+) -> list[Path]:
+    """Every comparison table in every format; one writer for the rule and for tables-from-mlflow."""
+    written = []
+    for stem, table in build_comparisons(df, refs, protocols, method_order, grid).items():
+        for ext in FORMATS:
+            write_text(Path(out_dir) / f"{stem}{ext}", RENDERERS[ext](table))
+            written.append(Path(out_dir) / f"{stem}{ext}")
+    return written
 

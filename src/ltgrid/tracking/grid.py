@@ -52,7 +52,7 @@ def grid_spec(config: dict[str, Any]) -> dict[str, Any]:
         for name, ds in config["datasets"].items()
     }
     return {"grid": config["grid"], "methods": params.method_order(config), "seeds": list(config["seeds"]),
-            "datasets": datasets}
+            "datasets": datasets, "compare_to": config.get("compare_to")}
 
 
 def spec_cells(spec: dict[str, Any]) -> set[tuple[str, str, str, str, str]]:
