@@ -258,7 +258,10 @@ class CellRun:
         profile = json.dumps({"train_images": len(split["train_indices"]), "val_images": len(split.get("val_indices", [])),
                               "class_counts": split["counts"]})
         dataset = Dataset(name=name, digest=digest, source_type="local", source=source, profile=profile)
-        self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "train")])])
+        # MLflow inserts a dataset row after checking it is absent: two cells of one split logging
+        # at once both insert and one dies on the UNIQUE constraint. The store lock serialises it.
+        with _store_lock(self.uri):
+            self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "train")])])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
