@@ -8,11 +8,11 @@ standard library's sqlite3 is used: planning a grid must not wait for `import ml
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ltgrid.io import read_json
 from ltgrid.tracking.store import redact
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -94,7 +94,7 @@ def store_problem(uri: str, record: str | Path | None = None) -> str | None:
     db = sqlite_path(uri)
     record = Path(record) if record is not None else None
     try:
-        info = json.loads(record.read_text()) if record is not None and record.exists() else None
+        info = read_json(record) if record is not None and record.exists() else None
     except (OSError, ValueError) as exc:
         return f"{record} is unreadable ({exc}): `rm {record}` and rerun (every cell of the grid retrains)"
     if db is None:

@@ -6,7 +6,6 @@ printed, and opened with `--open`, goes straight to `#/experiments/<id>/runs`.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -17,6 +16,7 @@ import urllib.request
 import webbrowser
 from pathlib import Path
 
+from ltgrid.io import read_json
 from ltgrid.tracking.store import project_root, redact, tracking_uri
 
 
@@ -27,9 +27,9 @@ def grid_record(grid: str | None, root: str | Path | None = None) -> dict | None
         path = runs / grid / "tracking.json"
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: grid {grid!r} has not run in this project yet")
-        return json.loads(path.read_text())
+        return read_json(path)
     found = sorted(runs.glob("*/tracking.json"))
-    return json.loads(found[0].read_text()) if len(found) == 1 else None
+    return read_json(found[0]) if len(found) == 1 else None
 
 
 def runs_url(host: str, port: int, experiment_id: str | None) -> str:
