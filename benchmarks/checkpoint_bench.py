@@ -57,7 +57,7 @@ def record_writes() -> list[dict[str, Any]]:
 
 def dataset(case: dict[str, Any], work: Path) -> tuple[Path, Path]:
     from ltgrid.data.arrays import ArrayDataset, save_arrays
-    from ltgrid.data.splits import write_split
+    from ltgrid.data.splits import labels_digest, write_split
 
     rng = np.random.default_rng(0)
     k, s = case["classes"], case["size"]
@@ -68,7 +68,7 @@ def dataset(case: dict[str, Any], work: Path) -> tuple[Path, Path]:
                       tuple(f"c{i}" for i in range(k)))
     save_arrays(work / "dataset.npz", ds)
     split = {"train_indices": list(range(len(train_y))), "val_indices": [], "counts": [case["train_per_class"]] * k}
-    write_split(work / "split.json", split, "bench")
+    write_split(work / "split.json", split, "bench", labels_digest(work / "dataset.npz"))
     return work / "dataset.npz", work / "split.json"
 
 

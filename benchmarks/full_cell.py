@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     import bench_data
     from ltgrid.data.arrays import save_arrays
-    from ltgrid.data.splits import write_split
+    from ltgrid.data.splits import labels_digest, write_split
     from ltgrid.evaluate.cell import evaluate_cell
     from ltgrid.tracking.store import local_store
     from ltgrid.train.trainer import train_cell
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     ds, split, what = bench_data.load(args.images, args.test_images)
     save_arrays(work / "dataset.npz", ds)
-    write_split(work / "split.json", split, "cifar10")
+    write_split(work / "split.json", split, "cifar10", labels_digest(work / "dataset.npz"))
     tracking = local_store(work, "gpu-check")
     cuda = torch.cuda.is_available()
     cell = build_cell(args.epochs, cuda, not args.no_amp, not args.no_graph, args.eval_every)

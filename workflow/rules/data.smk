@@ -34,7 +34,10 @@ rule prepare_dataset:
 
 rule split:
     input:
-        lambda wc: ltparams.raw_path(config, wc.dataset),
+        # ancient: `dvc pull` checks data and splits out in no fixed order, and a dataset newer
+        # than its splits must not redraw them. Its path is keyed by its source, and the split
+        # file names the labels it was drawn on, which training checks (data/splits.py).
+        ancient(lambda wc: ltparams.raw_path(config, wc.dataset)),
     output:
         f"{SPLITS}/{{dataset}}/{{key}}/rho{{rho}}_split{{split}}.json",
     params:

@@ -18,10 +18,15 @@ Mode `given` (ImageNet-LT, iNaturalist 2018): the split files already are the lo
 split, so every listed training image is kept and the counts are read off the labels. The
 grid's ratio must then be the lists' own max/min count (256 for ImageNet-LT's 1280/5, 500 for
 iNat 2018's 1000/2): it names the cell and is checked, never applied.
+
+A split file names the labels it was drawn on (`labels_sha256`), and training refuses a split
+whose dataset's labels differ: rule split takes its dataset as `ancient`, because a `dvc pull`
+checks files out in no fixed order and a dataset landing after its splits must not redraw them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +161,23 @@ def make_split(
     }
 
 
-def write_split(path: str | Path, split: dict[str, Any], dataset: str) -> None:
-    write_json(path, {"dataset": dataset, **split})
+LABEL_ARRAYS = ("classes", "train_y", "test_y")
+
+
+def labels_digest(data: str | Path) -> str:
+    """sha256 of a prepared dataset's class names and train and test labels, in order: what a
+    split's indices mean (no pixels read)."""
+    digest = hashlib.sha256()
+    with np.load(data, allow_pickle=False) as z:
+        for key in LABEL_ARRAYS:
+            array = np.ascontiguousarray(z[key])
+            digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def write_split(path: str | Path, split: dict[str, Any], dataset: str, labels_sha256: str) -> None:
+    write_json(path, {"dataset": dataset, "labels_sha256": labels_sha256, **split})
 
 
 def split_dataset(data: str | Path, dataset: str, rho: float, seed: int, options: dict[str, Any], out: str | Path) -> dict[str, Any]:
@@ -171,13 +191,19 @@ def split_dataset(data: str | Path, dataset: str, rho: float, seed: int, options
         labels, rho, seed, n_max=options["n_max"], val_per_class=options["val_per_class"], mode=options["mode"],
         num_classes=num_classes, test_y=labels_of_test_set(data) if holdout else None, test_holdout_per_class=holdout,
     )
-    write_split(out, split, dataset)
+    write_split(out, split, dataset, labels_digest(data))
     return split
 
 
-def read_split(path: str | Path) -> dict[str, Any]:
+def read_split(path: str | Path, data: str | Path) -> dict[str, Any]:
+    """A split file, checked against the prepared dataset it will index."""
     split = read_json(path)
     for key in ("counts", "train_indices", "val_indices"):
         if key not in split:
             raise ParamsError(f"split file {path} lacks {key!r}")
+    if split.get("labels_sha256") != labels_digest(data):
+        raise ParamsError(
+            f"split file {path} was not drawn on the labels {data} holds now (the dataset was prepared "
+            "again since, or the split predates labels_sha256): delete the split file and rerun"
+        )
     return split

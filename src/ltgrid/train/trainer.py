@@ -299,7 +299,7 @@ def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | P
     """Feed, method, model and stages of a cell; a stage-2 cell on a shared stage 1 loads its model."""
     recipe = cell["recipe"]
     device = pick_device()
-    split = read_split(split_path)
+    split = read_split(split_path, data_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))  # unset: on for CUDA
     feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
     counts = torch.tensor(split["counts"], dtype=torch.float64)
