@@ -31,3 +31,7 @@ class ReportError(UserError, ValueError):
 
 class TrackingError(UserError, ValueError):
     """The MLflow store lacks what was asked for (experiment, evaluated runs)."""
+
+
+class DamagedFileError(UserError, ValueError):
+    """A file the pipeline wrote (or was given) cannot be read back: truncated, corrupt or foreign."""

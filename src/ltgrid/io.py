@@ -1,13 +1,20 @@
-"""Atomic file writes: a reader (or Snakemake) never sees a half-written result."""
+"""Atomic file writes: a reader (or Snakemake) never sees a half-written result; reads that name a
+damaged file in one line instead of a traceback from deep inside json or numpy."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+from ltgrid.errors import DamagedFileError
+
+if TYPE_CHECKING:
+    from numpy.lib.npyio import NpzFile
 
 
 def _read_umask() -> int:
@@ -57,4 +64,35 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    return json.loads(Path(path).read_text())
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DamagedFileError(f"{path} is not valid JSON ({e}): damaged or truncated; delete it and rerun") from None
+
+
+@contextmanager
+def open_npz(path: str | os.PathLike[str]) -> Iterator["NpzFile"]:
+    """An .npz opened without pickles. A truncated, corrupt or foreign file (also one whose
+    damage shows only when an array is read in the block) is named in one line."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    def damaged(why: object) -> DamagedFileError:
+        return DamagedFileError(f"{path} is damaged or not the file expected ({why}); delete it and rerun")
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            try:
+                yield z
+            except KeyError as e:
+                if "is not a file in the archive" not in str(e):
+                    raise
+                raise damaged(f"no array {e.args[0].split()[0]!r}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise damaged(e) from None
+    except ValueError as e:  # np.load's answer to a file that is neither .npy nor .npz, or holds pickles
+        if isinstance(e, DamagedFileError) or not re.search(r"pickle|Cannot load file|magic", str(e)):
+            raise
+        raise damaged(e) from None

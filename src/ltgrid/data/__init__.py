@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
+from ltgrid.io import open_npz
 from ltgrid.data.cifar import cifar10_source, cifar100_source
 from ltgrid.data.digits import digits_arrays
 from ltgrid.data.imagefolder import image_folder_archive_source
@@ -60,13 +61,13 @@ def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDatase
 
 def train_labels(path: str | Path) -> tuple[np.ndarray, int]:
     """A prepared dataset's training labels and class count, whatever its format (no pixels read)."""
-    with np.load(path, allow_pickle=False) as z:
+    with open_npz(path) as z:
         return z["train_y"], len(z["classes"])
 
 
 def labels_of_test_set(path: str | Path) -> np.ndarray:
     """A prepared dataset's test labels (the held-out test slice is drawn on them)."""
-    with np.load(path, allow_pickle=False) as z:
+    with open_npz(path) as z:
         return z["test_y"]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ltgrid.io import atomic_path
+from ltgrid.io import atomic_path, open_npz
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def save_arrays(path: str | Path, ds: ArrayDataset) -> None:
 
 
 def load_arrays(path: str | Path) -> ArrayDataset:
-    with np.load(path, allow_pickle=False) as z:
+    with open_npz(path) as z:
         return ArrayDataset(
             train_x=z["train_x"],
             train_y=z["train_y"],

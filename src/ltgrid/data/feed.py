@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ltgrid.errors import ParamsError
+from ltgrid.io import open_npz
 from ltgrid.data.arrays import ArrayDataset, load_arrays
 from ltgrid.data.augment import crop_at, crop_offsets, flip_at, flip_draws, normalize
 from ltgrid.registry import Registry
@@ -174,7 +175,7 @@ def _listfile_feed(
 
 def dataset_format(path: str) -> str:
     """The `format` a prepared dataset file declares (`prepare` always writes it)."""
-    with np.load(path, allow_pickle=False) as z:
+    with open_npz(path) as z:
         if "format" not in z.files:
             raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
         return str(z["format"])

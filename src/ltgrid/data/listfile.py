@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ltgrid.data.sources import SourceError, verified_file
-from ltgrid.io import atomic_path
+from ltgrid.io import atomic_path, open_npz
 from ltgrid.errors import ParamsError
 
 SETS = ("train", "val", "test")
@@ -108,7 +108,7 @@ class ListFileDataset:
 
     @classmethod
     def load(cls, path: str | Path) -> "ListFileDataset":
-        with np.load(path, allow_pickle=False) as z:
+        with open_npz(path) as z:
             sets = [w for w in SETS if f"{w}_paths" in z.files]
             return cls(
                 root=str(z["root"]),

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ltgrid.io import read_json, write_json
+from ltgrid.io import open_npz, read_json, write_json
 from ltgrid.errors import ParamsError
 
 
@@ -168,7 +168,7 @@ def labels_digest(data: str | Path) -> str:
     """sha256 of a prepared dataset's class names and train and test labels, in order: what a
     split's indices mean (no pixels read)."""
     digest = hashlib.sha256()
-    with np.load(data, allow_pickle=False) as z:
+    with open_npz(data) as z:
         for key in LABEL_ARRAYS:
             array = np.ascontiguousarray(z[key])
             digest.update(f"{key}:{array.dtype.str}:{array.shape}".encode())

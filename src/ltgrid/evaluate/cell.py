@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ltgrid.io import read_json, write_json, write_text
+from ltgrid.io import open_npz, read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
 from ltgrid.evaluate.temperature import fit_temperature, scaled
@@ -46,7 +46,7 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
     cell_dir = Path(cell_dir)
     run = run if run is not None else read_run(cell_dir)
     cell = run["cell"]
-    with np.load(cell_dir / "predictions.npz") as z:
+    with open_npz(cell_dir / "predictions.npz") as z:
         preds = {k: z[k] for k in z.files}
     labels, counts = preds["test_labels"], preds["train_counts"]
     shots = cell["shots"]

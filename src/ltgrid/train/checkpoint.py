@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ltgrid.io import atomic_path
+from ltgrid.io import atomic_path, open_npz
 
 CHECKPOINT = "checkpoint.pt"
 LAYOUT = 2  # checkpoints of another layout are not resumed from
@@ -39,7 +39,7 @@ def save_best(out_dir: Path, epoch: int, logits: dict[str, np.ndarray]) -> str:
 
 def load_best(out_dir: Path, best: dict[str, Any]) -> dict[str, np.ndarray]:
     """{eval set name: logits} of a best epoch."""
-    with np.load(out_dir / best["file"], allow_pickle=False) as z:
+    with open_npz(out_dir / best["file"]) as z:
         return {k: z[k] for k in z.files}
 
 
