@@ -155,7 +155,8 @@ def _ablation(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from ltgrid.report.compare import write_comparisons
-    from ltgrid.report.tables import FORMATS, cell_rows
+    from ltgrid.report.render import FORMATS
+    from ltgrid.report.tables import cell_rows
 
     files = write_comparisons(
         cell_rows(args.metrics), args.out_dir, args.references.split(","), args.protocols.split(","),
@@ -176,14 +177,14 @@ def _log_grid(args: argparse.Namespace) -> int:
 
 
 def _overlay(args: argparse.Namespace) -> int:
-    from ltgrid.report.tables import write_overlay
+    from ltgrid.report.overlays import write_overlay
 
     write_overlay(args.metrics, args.out, args.methods.split(","), args.title, args.protocol)
     return 0
 
 
 def _test_agnostic_figure(args: argparse.Namespace) -> int:
-    from ltgrid.report.tables import write_agnostic_figure
+    from ltgrid.report.overlays import write_agnostic_figure
 
     write_agnostic_figure(args.metrics, args.out, args.methods.split(","), args.title)
     return 0

@@ -18,6 +18,8 @@ from ltgrid.evaluate import cell as E
 from ltgrid.report import from_mlflow as MT
 from ltgrid.tracking import grid as TG
 from ltgrid.report import published as P
+from ltgrid.report import overlays as O
+from ltgrid.report import render as RD
 from ltgrid.report import tables as R
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.params import ParamsError
@@ -205,16 +207,16 @@ def test_published_table_dash_difference_and_source(metrics_files):
 def test_renderings_markdown_csv_latex_html(metrics_files):
     df = R.cell_rows(metrics_files)
     table = R.group_table(df, "shots", "final", ["ce", "unimix_bayias"], "g")
-    md = R.to_markdown(table)
+    md = RD.to_markdown(table)
     assert md.startswith(f"**{table.caption}**") and "| ce |" in md and "- digits: many" in md
-    rows = list(csv.reader(io.StringIO(R.to_csv(table))))
+    rows = list(csv.reader(io.StringIO(RD.to_csv(table))))
     assert rows[0][0] == "method" and rows[0][1] == "digits rho=10 many" and len(rows) == 3
-    tex = R.to_latex(table)
+    tex = RD.to_latex(table)
     assert r"\toprule" in tex and tex.count(r"\midrule") == 1 and r"\bottomrule" in tex
     assert r"\multicolumn{3}{c}{digits rho=10}" in tex and r"\cmidrule(lr){2-4}" in tex
     assert r"many / medium / few-shot top-1 accuracy (\%)" in tex and r"unimix\_bayias" in tex
     assert "%" not in tex.replace(r"\%", "")  # a bare % would comment out the rest of the line
-    page = R.to_html(table)
+    page = RD.to_html(table)
     assert '<th colspan="3">digits rho=10</th>' in page and "<td>ce</td>" in page and "<li>digits: many" in page
 
 
@@ -223,7 +225,7 @@ def test_write_tables_files_and_missing_protocol(metrics_files, tmp_path):
     out = tmp_path / "tables"
     written = R.write_tables(df, out, ["ce", "unimix_bayias"], "g", ["final"], _published(PUBLISHED))
     stems = R.table_stems(["final"]) + R.agnostic_stems([("digits", "10"), ("digits", "50")])
-    expected = {f"{stem}{ext}" for stem in stems for ext in R.FORMATS} | {"cells.csv"}
+    expected = {f"{stem}{ext}" for stem in stems for ext in RD.FORMATS} | {"cells.csv"}
     assert {p.name for p in written} == expected == {p.name for p in out.iterdir()}
     cells = pd.read_csv(out / "cells.csv")
     assert list(cells.columns) == R.ROW_COLUMNS and len(cells) == 4 * len(E.PROTOCOLS)
@@ -252,15 +254,15 @@ def test_grid_protocols_follow_validation_split():
 def test_pooled_bins_weight_by_count():
     a = {"counts": [2, 0], "acc": [1.0, None], "conf": [0.8, None], "edges": [0.0, 0.5, 1.0]}
     b = {"counts": [2, 4], "acc": [0.0, 0.5], "conf": [0.4, 0.9], "edges": [0.0, 0.5, 1.0]}
-    pooled = R.pooled_bins([a, b])
+    pooled = O.pooled_bins([a, b])
     assert pooled["counts"].tolist() == [4, 4]
     assert np.allclose(pooled["acc"], [0.5, 0.5]) and np.allclose(pooled["conf"], [0.6, 0.9])
     with pytest.raises(ValueError, match="different edges"):
-        R.pooled_bins([a, {**b, "edges": [0.0, 0.4, 1.0]}])
+        O.pooled_bins([a, {**b, "edges": [0.0, 0.4, 1.0]}])
 
 
 def test_overlay_png(metrics_files, tmp_path):
-    out = R.write_overlay(metrics_files[:3], tmp_path / "fig" / "overlay.png", ["ce", "unimix_bayias"], "g: digits rho=10")
+    out = O.write_overlay(metrics_files[:3], tmp_path / "fig" / "overlay.png", ["ce", "unimix_bayias"], "g: digits rho=10")
     assert out.read_bytes()[:8] == PNG_MAGIC and out.stat().st_size > 1000
 
 

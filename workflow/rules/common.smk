@@ -8,7 +8,8 @@ from ltgrid import plugins as ltplugins
 from ltgrid import sweeps as ltsweeps
 from ltgrid.report.compare import comparison_stems, references
 from ltgrid.evaluate.protocols import PROTOCOLS
-from ltgrid.report.tables import FORMATS, agnostic_stems, grid_protocols, has_validation, html_tables, table_files
+from ltgrid.report.render import FORMATS
+from ltgrid.report.tables import agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
 
 # `--configfile` replaces the default grid instead of being merged into it: a paper grid

@@ -18,7 +18,8 @@ from ltgrid.errors import ReportError
 from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.io import read_json, write_text
 from ltgrid.sweeps import format_value
-from ltgrid.report.tables import FORMATS, RENDERERS, TABLE_METRICS, Table, column_label, format_stat
+from ltgrid.report.render import FORMATS, RENDERERS, Table
+from ltgrid.report.tables import TABLE_METRICS, column_label, format_stat
 
 METRICS = {"top1_err": "top-1 error (%)", "ece": "ECE (%)"}
 

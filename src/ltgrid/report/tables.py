@@ -1,7 +1,7 @@
-"""Cells -> tables and overlay figures: methods as rows, (dataset, rho) as columns, mean +- std over seeds.
+"""Cells -> tables: methods as rows, (dataset, rho) as columns, mean +- std over seeds.
 
 Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
-Snakemake's report) into results/tables/<grid>/, once per model-selection protocol, and
+Snakemake's report; `ltgrid.report.render`) into results/tables/<grid>/, once per model-selection protocol, and
 every caption names that protocol and the number of seeds. The rows come from metrics.json
 files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`, on what `ltgrid.tracking.grid` returns); both give the same
 frame, so both give the same tables.
@@ -9,11 +9,7 @@ frame, so both give the same tables.
 
 from __future__ import annotations
 
-import csv
-import html
-import io
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -21,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ltgrid.errors import ReportError
-from ltgrid.evaluate.metrics import nan_array
 from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
 from ltgrid.io import read_json, write_text
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
+from ltgrid.report.render import FORMATS, RENDERERS, Table
 from ltgrid.report.stats import published_columns
 
 KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
@@ -48,7 +44,6 @@ CALIBRATION = (
     "on its validation split (post hoc; accuracy unchanged)",
 )
 TABLE_KINDS = [*TABLE_METRICS, *GROUPINGS, "published"]
-FORMATS = (".md", ".csv", ".tex", ".html")
 
 
 def log(message: str) -> None:
@@ -176,24 +171,6 @@ def seed_note(counts: Iterable[int]) -> tuple[str, bool]:
 
 
 # ---------------------------------------------------------------- tables
-
-
-@dataclass
-class Table:
-    """A rendered-ready table: string cells, optional spanning headers (LaTeX/HTML), notes under it."""
-
-    caption: str
-    header: list[str]
-    rows: list[list[str]]
-    spans: list[tuple[str, int]] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def flat_header(self) -> list[str]:
-        """Column names for markdown and CSV: the spanning label joined to the column's own."""
-        if not self.spans:
-            return list(self.header)
-        tops = [label for label, width in self.spans for _ in range(width)]
-        return [f"{top} {name}".strip() for top, name in zip(tops, self.header)]
 
 
 def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
@@ -345,82 +322,6 @@ def published_table(
     return Table(caption, header, rows, notes=notes)
 
 
-# ---------------------------------------------------------------- rendering
-
-
-def to_markdown(table: Table) -> str:
-    header = table.flat_header()
-    lines = [f"**{table.caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
-    if table.notes:
-        lines += [""] + [f"- {note}" for note in table.notes]
-    return "\n".join(lines) + "\n"
-
-
-def to_csv(table: Table) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(table.flat_header())
-    writer.writerows(table.rows)
-    return buf.getvalue()
-
-
-LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(LATEX_ESCAPES.get(ch, ch) for ch in str(text))
-
-
-def to_latex(table: Table) -> str:
-    n = len(table.header)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(table.caption)}}}",
-             rf"\begin{{tabular}}{{l{'c' * (n - 1)}}}", r"\toprule"]
-    if table.spans:
-        cells, rules, start = [], [], 1
-        for label, width in table.spans:
-            cells.append(rf"\multicolumn{{{width}}}{{c}}{{{latex_escape(label)}}}" if label and width > 1 else latex_escape(label))
-            if label:
-                rules.append(rf"\cmidrule(lr){{{start}-{start + width - 1}}}")
-            start += width
-        lines += [" & ".join(cells) + r" \\", " ".join(rules)]
-    lines += [" & ".join(latex_escape(h) for h in table.header) + r" \\", r"\midrule"]
-    lines += [" & ".join(latex_escape(v) for v in row) + r" \\" for row in table.rows]
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    lines += [rf"\par\footnotesize {latex_escape(note)}" for note in table.notes]
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
-HTML_STYLE = (
-    "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
-    "th,td{padding:.25em .7em;text-align:center}td:first-child{text-align:left}"
-    "thead tr:last-child th{border-bottom:1px solid #333}table{border-top:2px solid #333;border-bottom:2px solid #333}"
-    "caption{caption-side:top;font-weight:bold;padding-bottom:.5em;text-align:left}.notes{font-size:90%}"
-)
-
-
-def to_html(table: Table) -> str:
-    """A standalone page: Snakemake's report shows HTML results inline."""
-    e = html.escape
-    head = []
-    if table.spans:
-        head.append("<tr>" + "".join(f'<th colspan="{w}">{e(label)}</th>' for label, w in table.spans) + "</tr>")
-    head.append("<tr>" + "".join(f"<th>{e(h)}</th>" for h in table.header) + "</tr>")
-    body = ["<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in table.rows]
-    notes = "".join(f"<li>{e(n)}</li>" for n in table.notes)
-    return (
-        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{e(table.caption)}</title>'
-        f"<style>{HTML_STYLE}</style></head><body>\n<table><caption>{e(table.caption)}</caption>\n"
-        f"<thead>{''.join(head)}</thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody></table>\n"
-        + (f'<ul class="notes">{notes}</ul>\n' if notes else "") + "</body></html>\n"
-    )
-
-
-RENDERERS = {".md": to_markdown, ".csv": to_csv, ".tex": to_latex, ".html": to_html}
-
-
 def build_tables(
     df: pd.DataFrame, method_order: Sequence[str], grid: str, protocols: Sequence[str], published: Published = EMPTY
 ) -> dict[str, Table]:
@@ -475,63 +376,3 @@ def summary(df: pd.DataFrame) -> dict[str, Any]:
             "n": int(len(sub)),
         }
     return out
-
-
-# ---------------------------------------------------------------- overlay figures
-
-
-def pooled_bins(bins_list: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Reliability bins of several seeds pooled into one: counts add, accuracy and confidence are count-weighted."""
-    if not bins_list:
-        raise ValueError("pooled_bins needs at least one bins dict")
-    edges = np.asarray(bins_list[0]["edges"], dtype=np.float64)
-    counts = np.zeros(edges.size - 1)
-    acc_sum, conf_sum = np.zeros_like(counts), np.zeros_like(counts)
-    for bins in bins_list:
-        if not np.allclose(bins["edges"], edges):
-            raise ValueError(f"cannot pool reliability bins with different edges: {bins['edges']} vs {edges.tolist()}")
-        c = np.asarray(bins["counts"], dtype=np.float64)
-        counts += c
-        acc_sum += c * np.nan_to_num(nan_array(bins["acc"]))
-        conf_sum += c * np.nan_to_num(nan_array(bins["conf"]))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.where(counts > 0, acc_sum / np.maximum(counts, 1), np.nan)
-        conf = np.where(counts > 0, conf_sum / np.maximum(counts, 1), np.nan)
-    return {"n_bins": int(counts.size), "counts": counts, "acc": acc, "conf": conf, "edges": edges}
-
-
-def write_overlay(
-    metrics_files: Iterable[str | Path], out: str | Path, method_order: Sequence[str], title: str,
-    protocol: str = "final",
-) -> Path:
-    """One reliability curve per method (its seeds pooled) for one (dataset, rho)."""
-    from ltgrid.report.figures import reliability_overlay
-
-    by_method: dict[str, list[dict[str, Any]]] = {}
-    for path in metrics_files:
-        result = read_json(path)
-        by_method.setdefault(result["cell"]["method"], []).append(result["protocols"][protocol]["reliability"])
-    order = [m for m in method_order if m in by_method] + sorted(set(by_method) - set(method_order))
-    curves = [(f"{m} ({len(by_method[m])} seed{'s' * (len(by_method[m]) > 1)})", pooled_bins(by_method[m])) for m in order]
-    path = reliability_overlay(curves, out, f"{title}\nmodel selection: {PROTOCOLS[protocol]}")
-    log(f"figures: {path} ({len(curves)} methods)")
-    return path
-
-
-def write_agnostic_figure(
-    metrics_files: Iterable[str | Path], out: str | Path, method_order: Sequence[str], title: str
-) -> Path:
-    """Error vs test imbalance for one (dataset, rho): the cells' final-protocol errors, seeds averaged."""
-    from ltgrid.evaluate.test_agnostic import distributions
-    from ltgrid.report.figures import agnostic_plot
-
-    df = cell_rows(metrics_files)
-    pairs = columns_of(df)
-    if len(pairs) != 1:
-        raise ValueError(f"a test-agnostic figure is for one (dataset, rho); the cells have {pairs}")
-    series = agnostic_series(df, *pairs[0], method_order)
-    lines = [(label, [np.nan if s is None else s[0] for s in stats], dashed) for label, stats, dashed in series]
-    labels = [distribution_label(n) for n, _, _ in distributions()]
-    path = agnostic_plot(labels, lines, out, f"{title}\nmodel selection: {PROTOCOLS['final']}")
-    log(f"figures: {path} ({len(lines)} lines)")
-    return path
