@@ -60,7 +60,7 @@ def _init_tracking(args: argparse.Namespace) -> int:
     uri = tracking.tracking_uri((config.get("tracking") or {}).get("uri"))
     name = tracking.experiment_name(config)
     exp_id = tracking.ensure_experiment(uri, name)
-    write_json(args.out, {"uri": uri, "experiment": name, "experiment_id": exp_id})
+    write_json(args.out, {**tracking.store_record(uri), "experiment": name, "experiment_id": exp_id})
     print(f"MLflow experiment {name!r} (id {exp_id}) at {uri}")
     return 0
 
@@ -129,8 +129,10 @@ def _report(args: argparse.Namespace) -> int:
     if args.tracking and args.grid_spec:
         from ltgrid.tracking.grid import record_grid_spec
 
+        from ltgrid.tracking.store import recorded_store
+
         info = read_json(args.tracking)
-        record_grid_spec(info["uri"], info["experiment_id"], json.loads(args.grid_spec))
+        record_grid_spec(recorded_store(info), info["experiment_id"], json.loads(args.grid_spec))
     print(f"{len(files)} table files in {args.out_dir}")
     return 0
 
@@ -168,10 +170,12 @@ def _compare(args: argparse.Namespace) -> int:
 def _log_grid(args: argparse.Namespace) -> int:
     from ltgrid.io import read_json, write_json
     from ltgrid.tracking.grid_run import log_grid_run
+    from ltgrid.tracking.store import recorded_store, store_record
 
     info = read_json(args.tracking)
-    run_id = log_grid_run(info["uri"], info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
-    write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], "tracking_uri": info["uri"]})
+    uri = recorded_store(info)
+    run_id = log_grid_run(uri, info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
+    write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], **store_record(uri, "tracking_uri")})
     print(f"grid run {run_id}: {len(args.tables)} tables, {len(args.figures)} figures")
     return 0
 

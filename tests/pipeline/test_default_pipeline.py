@@ -368,6 +368,27 @@ def test_plain_mlflow_ui_in_the_moved_project_root_shows_every_run(project, tmp_
         moved.rename(project)
 
 
+def test_a_moved_project_keeps_logging_into_its_own_store(project, tmp_path):
+    """tracking.json and run.json name the project's store as such, not by its old path: after a
+    move nothing is stale, and a recomputed cell logs into the moved store (the old path is gone)."""
+    moved = tmp_path / "moved-again"
+    project.rename(moved)
+    try:
+        assert planned_jobs(moved) == []
+        metrics = cell_metrics(moved, "ce", "default")
+        before = json.loads(metrics.read_text())["protocols"]
+        metrics.unlink()
+        run(["snakemake", "--cores", "1"], moved, timeout=600)
+        assert json.loads(metrics.read_text())["protocols"] == before
+        from mlflow.tracking import MlflowClient
+
+        run_id = json.loads((metrics.parent / "run.json").read_text())["run_id"]
+        history = MlflowClient(tracking_uri=store_uri(moved)).get_metric_history(run_id, "final_top1_err")
+        assert len(history) == 2 and all(m.value == pytest.approx(before["final"]["top1_err"]) for m in history)
+    finally:
+        moved.rename(project)
+
+
 def urllib_get(url: str):
     import urllib.request
 

@@ -103,3 +103,20 @@ def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
     assert "11.00" in Path(local).read_text()
     cells, _ = search_grid_runs(uri, "ltgrid-g", "g")
     assert list(cells["tags.method"]) == ["ce"]  # the grid run has no cell tags
+
+
+def test_the_project_store_is_recorded_as_such_and_found_where_the_project_is_now(tmp_path, monkeypatch):
+    monkeypatch.delenv(store.PROJECT_ROOT_ENV, raising=False)
+    old, new = tmp_path / "old", tmp_path / "new"
+    record = store.store_record(f"sqlite:///{old.resolve() / 'mlflow.db'}", root=old)
+    assert record == {"uri": f"sqlite:///{old.resolve() / 'mlflow.db'}", "project_store": True}
+    assert store.recorded_store(record, root=new) == f"sqlite:///{new.resolve() / 'mlflow.db'}"
+    run_json = store.store_record(f"sqlite:///{old.resolve() / 'mlflow.db'}", "tracking_uri", root=old)
+    assert store.recorded_store(run_json, "tracking_uri", root=new) == f"sqlite:///{new.resolve() / 'mlflow.db'}"
+
+
+def test_any_other_store_is_the_uri_recorded(tmp_path):
+    for uri in (f"sqlite:///{tmp_path / 'elsewhere.db'}", "http://127.0.0.1:5000"):
+        record = store.store_record(uri, root=tmp_path)
+        assert record["project_store"] is False
+        assert store.recorded_store(record, root=tmp_path / "moved") == uri

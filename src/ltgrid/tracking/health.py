@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ltgrid.io import read_json
-from ltgrid.tracking.store import redact
+from ltgrid.tracking.store import recorded_store, redact
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -59,10 +59,15 @@ def _experiment(db: Path, experiment_id: str) -> tuple[str, str] | None:
     return None if row is None else (row[0], row[1])
 
 
+def _recorded(info: dict[str, Any]) -> str | None:
+    """The store tracking.json names (the project's own, wherever the project is now)."""
+    return recorded_store(info) if "uri" in info or info.get("project_store") else None
+
+
 def _record_problem(uri: str, db: Path, record: Path, info: dict[str, Any]) -> str | None:
     """Does the store hold the experiment that the grid's tracking.json names?"""
     start_over = f"or `rm {record}` to start a new experiment there (every cell of the grid retrains into it)"
-    if info.get("uri") != uri:
+    if _recorded(info) != uri:
         return (
             f"tracking store {redact(uri)}: the grid's experiment was recorded in {redact(str(info.get('uri')))} "
             f"({record}); point MLFLOW_TRACKING_URI / tracking.uri back at it, {start_over}"
@@ -98,7 +103,7 @@ def store_problem(uri: str, record: str | Path | None = None) -> str | None:
     except (OSError, ValueError) as exc:
         return f"{record} is unreadable ({exc}): `rm {record}` and rerun (every cell of the grid retrains)"
     if db is None:
-        if info is not None and info.get("uri") != uri:
+        if info is not None and _recorded(info) != uri:
             return _record_problem(uri, Path(), record, info)
         return None
     if db.exists():

@@ -69,6 +69,19 @@ def project_store(root: str | Path | None = None) -> Path:
     return project_root(root) / STORE_NAME
 
 
+def store_record(uri: str, key: str = "uri", root: str | Path | None = None) -> dict[str, Any]:
+    """How tracking.json (`uri`) and run.json (`tracking_uri`) name a store: the URI, and whether
+    it is the project's own store, which `recorded_store` then finds wherever the project is now."""
+    return {key: uri, "project_store": uri == f"sqlite:///{project_store(root)}"}
+
+
+def recorded_store(record: dict[str, Any], key: str = "uri", root: str | Path | None = None) -> str:
+    """The store a tracking.json or run.json names. The project's own store is looked up in the
+    project's current root, so a moved or copied checkout keeps its runs (artifact locations are
+    relative to the root too); any other store is the URI recorded."""
+    return f"sqlite:///{project_store(root)}" if record.get("project_store") else record[key]
+
+
 def experiment_name(config: dict[str, Any]) -> str:
     """params `tracking.experiment`, else `ltgrid-<grid>` (config needs only `grid`)."""
     return (config.get("tracking") or {}).get("experiment") or f"ltgrid-{config['grid']}"
@@ -293,9 +306,10 @@ def open_cell_run(
 ) -> tuple[CellRun, bool]:
     """The cell's run and whether it existed: resumed by id after a kill (the checkpoint's),
     else the cell's earlier run of the same recipe (`CellRun.for_cell`), else a new one."""
+    uri = recorded_store(tracking)
     if run_id is not None:
-        return CellRun(tracking["uri"], run_id), True
-    run, reused = CellRun.for_cell(tracking["uri"], tracking["experiment_id"], label.split("/", 1)[1],
+        return CellRun(uri, run_id), True
+    run, reused = CellRun.for_cell(uri, tracking["experiment_id"], label.split("/", 1)[1],
                                    cell_tags(cell, label))
     run.log_params(cell)
     return run, reused
@@ -304,7 +318,7 @@ def open_cell_run(
 def log_evaluation(run_record: dict[str, Any], metrics: dict[str, float], files: Iterable[Path],
                    figures: Iterable[Path]) -> None:
     """An evaluated cell into the run training made (named in run.json): metrics, files, figures/."""
-    run = CellRun(run_record["tracking_uri"], run_record["run_id"])
+    run = CellRun(recorded_store(run_record, "tracking_uri"), run_record["run_id"])
     run.log_metrics(metrics)
     run.log_artifacts(files)
     run.log_artifacts(figures, "figures")

@@ -17,7 +17,7 @@ import webbrowser
 from pathlib import Path
 
 from ltgrid.io import read_json
-from ltgrid.tracking.store import project_root, redact, tracking_uri
+from ltgrid.tracking.store import project_root, recorded_store, redact, tracking_uri
 
 
 def grid_record(grid: str | None, root: str | Path | None = None) -> dict | None:
@@ -53,7 +53,7 @@ def _wait_ready(proc: subprocess.Popen, url: str, timeout_s: float = 240) -> boo
 def serve(grid: str | None, uri: str | None, host: str, port: int, open_browser: bool) -> int:
     """Start `mlflow ui` on the grid's store, print the runs-table URL (open it when asked), wait."""
     record = grid_record(grid)
-    store = uri or (record or {}).get("uri") or tracking_uri()
+    store = uri or (recorded_store(record) if record else tracking_uri())
     url = runs_url(host, port, (record or {}).get("experiment_id"))
     cmd = ["mlflow", "ui", "--backend-store-uri", store, "--host", host, "--port", str(port)]
     print(f"MLflow UI for {redact(store)}: {url}", flush=True)

@@ -42,7 +42,7 @@ from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoin
 from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import Stage, TrainingError, train_epoch
 from ltgrid.train.optim import build_optimizer, lr_at
-from ltgrid.tracking.store import CellRun, open_cell_run
+from ltgrid.tracking.store import CellRun, open_cell_run, store_record
 
 MODEL = "model.pt"
 
@@ -487,7 +487,7 @@ def write_outputs(
         "cell": cell,
         "label": label,
         "run_id": run.run_id,
-        "tracking_uri": run.uri,
+        **store_record(run.uri, "tracking_uri"),
         "experiment_id": run.experiment_id,
         "device": str(parts.device),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
