@@ -288,6 +288,16 @@ def _cell_commands(sub: Any) -> None:
     s.set_defaults(func=_evaluate)
 
 
+def _figure_parser(sub: Any, name: str, help_text: str) -> Any:
+    """A (dataset, rho) figure command: one output, a title, the legend order and its cells' metrics."""
+    s = sub.add_parser(name, help=help_text)
+    s.add_argument("--out", required=True)
+    s.add_argument("--title", required=True)
+    s.add_argument("--methods", required=True, help="comma-separated legend order")
+    s.add_argument("metrics", nargs="+")
+    return s
+
+
 def _report_commands(sub: Any) -> None:
     """A grid's tables and figures."""
     s = sub.add_parser("report", help="tables for a grid from its cells' metrics.json")
@@ -304,21 +314,12 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
 
-    s = sub.add_parser("overlay", help="reliability curves of the methods for one (dataset, rho), seeds pooled")
-    s.add_argument("--out", required=True)
-    s.add_argument("--title", required=True)
-    s.add_argument("--methods", required=True, help="comma-separated legend order")
+    s = _figure_parser(sub, "overlay", "reliability curves of the methods for one (dataset, rho), seeds pooled")
     s.add_argument("--protocol", default="final", choices=list(PROTOCOLS))
-    s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_overlay)
 
-    s = sub.add_parser("test-agnostic-figure", help="error vs test imbalance for one (dataset, rho), a line per method")
-    s.add_argument("--out", required=True)
-    s.add_argument("--title", required=True)
-    s.add_argument("--methods", required=True, help="comma-separated legend order")
-    s.add_argument("metrics", nargs="+")
+    s = _figure_parser(sub, "test-agnostic-figure", "error vs test imbalance for one (dataset, rho), a line per method")
     s.set_defaults(func=_test_agnostic_figure)
-
 
     s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
     s.add_argument("--grid", required=True)
