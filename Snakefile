@@ -20,14 +20,26 @@ include: "workflow/rules/analysis.smk"
 localrules:
     all,
     prepare_dataset,
-    tracking_store,
     grid_run,
 
 
+# Every file the grid's DVC stage declares (grids/dvc.yaml) is asked for here by name, so a
+# missing one is remade instead of being taken for an unneeded intermediate.
 rule all:
     input:
-        TABLES,
+        rules.tables.output,
+        JOB_COSTS,
         FIGURES,
         ANALYSES,
         CELL_RESULTS,
         f"{RUNS}/grid_run.json",  # the tables and overlays as one MLflow run
+
+
+# The tracking store is made once, before any job, on the submitting machine: jobs that all
+# found a new SQLite store at once would race to create it (cluster nodes share it by file).
+# tracking.json records it for `python -m ltgrid ui` and the next run's store check.
+onstart:
+    from ltgrid.io import write_json
+    from ltgrid.tracking.store import grid_experiment
+
+    write_json(f"{RUNS}/tracking.json", grid_experiment(json.loads(TRACKING)))

@@ -26,8 +26,13 @@ def _clear_tracking_env() -> None:
 
 
 def pytest_configure(config) -> None:
-    """Each test builds its own store: a developer's MLFLOW_TRACKING_URI must never receive test runs."""
+    """Each test builds its own store: a developer's MLFLOW_TRACKING_URI must never receive test runs.
+    The commands the tests run (snakemake, dvc, mlflow) are those beside the interpreter running
+    the tests, the checkout's venv, even when it was not activated."""
     _clear_tracking_env()
+    bin_dir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +84,25 @@ def data_file(root: Path, config: dict, dataset: str, rho: str | None = None, sp
     if rho is None:
         return root / params.raw_path(config, dataset)
     return root / params.split_path(config, dataset, rho, split)
+
+
+def grid_config(root: Path, params_file: str | Path) -> dict:
+    """A project's grid as Snakemake reads it (includes merged, sweeps expanded)."""
+    from ltgrid import params
+
+    path = Path(root) / params_file
+    return params.validate(params.resolve_includes(params.load_yaml(path), root), check_files=False)
+
+
+def cell_dir(root: Path, params_file: str | Path, method: str, dataset: str = "digits", rho: str = "10",
+             seed: int = 0, split: int = 0) -> Path:
+    """Where the pipeline keeps a cell of the grid as its params file says now: the folder named by
+    the key of its resolved recipe (ltgrid.params.CELL_DIR)."""
+    from ltgrid import params
+
+    config = grid_config(root, params_file)
+    cell = params.Cell(dataset, rho, split, method, seed)
+    return Path(root) / cell.path(config["grid"], params.cell_key(params.resolve_cell(config, cell)))
 
 
 def write_params(path: Path, config: dict) -> Path:

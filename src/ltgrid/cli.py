@@ -53,15 +53,12 @@ def _split(args: argparse.Namespace) -> int:
 
 
 def _init_tracking(args: argparse.Namespace) -> int:
-    from ltgrid.tracking import store as tracking
+    from ltgrid.tracking.store import grid_experiment
     from ltgrid.io import write_json
 
-    config = json.loads(args.config)
-    uri = tracking.tracking_uri((config.get("tracking") or {}).get("uri"))
-    name = tracking.experiment_name(config)
-    exp_id = tracking.ensure_experiment(uri, name)
-    write_json(args.out, {**tracking.store_record(uri), "experiment": name, "experiment_id": exp_id})
-    print(f"MLflow experiment {name!r} (id {exp_id}) at {uri}")
+    record = grid_experiment(json.loads(args.config))
+    write_json(args.out, record)
+    print(f"MLflow experiment {record['experiment']!r} (id {record['experiment_id']}) at {record['uri']}")
     return 0
 
 
@@ -69,8 +66,13 @@ def _train(args: argparse.Namespace) -> int:
     from ltgrid.train.gpu_lease import gpu_lease
     from ltgrid.io import read_json
 
+    from ltgrid.tracking.store import job_experiment
+
+    from ltgrid.evaluate.cell import clear_evaluation
+
     cell = json.loads(args.cell)
-    tracking_info = read_json(args.tracking)
+    tracking_info = job_experiment(args.tracking_config)
+    clear_evaluation(args.out_dir)
     with gpu_lease() as gpu:
         if gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
@@ -84,7 +86,7 @@ def _train(args: argparse.Namespace) -> int:
                 threads=args.threads, stage1_model=args.stage1_model,
             )
         except TrainingError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            report_error(str(exc))
             return 1
     return 0
 
@@ -114,7 +116,7 @@ def _published(args: argparse.Namespace):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ltgrid.io import read_json, write_json
+    from ltgrid.io import write_json
     from ltgrid.report.freshness import check_fresh
     from ltgrid.report.tables import cell_rows, summary, write_tables
 
@@ -125,13 +127,12 @@ def _report(args: argparse.Namespace) -> int:
         df, args.out_dir, args.methods.split(","), args.grid, args.protocols.split(",") if args.protocols else None,
         _published(args),
     )
-    write_json(args.summary, summary(df))
-    if args.tracking and args.grid_spec:
+    write_json(args.summary, summary(df, args.methods.split(",")))
+    if args.grid_spec:
         from ltgrid.tracking.grid import record_grid_spec
+        from ltgrid.tracking.store import job_experiment, recorded_store
 
-        from ltgrid.tracking.store import recorded_store
-
-        info = read_json(args.tracking)
+        info = job_experiment()
         record_grid_spec(recorded_store(info), info["experiment_id"], json.loads(args.grid_spec))
     print(f"{len(files)} table files in {args.out_dir}")
     return 0
@@ -170,9 +171,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _log_grid(args: argparse.Namespace) -> int:
     from ltgrid.io import read_json, write_json
     from ltgrid.tracking.grid_run import log_grid_run
-    from ltgrid.tracking.store import recorded_store, store_record
+    from ltgrid.tracking.store import job_experiment, recorded_store, store_record
 
-    info = read_json(args.tracking)
+    info = job_experiment()
     uri = recorded_store(info)
     run_id = log_grid_run(uri, info["experiment_id"], args.grid, args.tables, args.figures, read_json(args.summary))
     write_json(args.out, {"run_id": run_id, "experiment_id": info["experiment_id"], **store_record(uri, "tracking_uri")})
@@ -277,7 +278,8 @@ def _cell_commands(sub: Any) -> None:
     s.add_argument("--cell", required=True, help="the resolved cell as JSON")
     s.add_argument("--data", required=True)
     s.add_argument("--split", required=True)
-    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
+    s.add_argument("--tracking-config", default=None,
+                   help="JSON with the grid name and its `tracking` params (default: $LTGRID_TRACKING, set by the workflow)")
     s.add_argument("--out-dir", required=True)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--stage1-model", default=None, help="model.pt of the base cell (stage-2 methods)")
@@ -308,8 +310,8 @@ def _report_commands(sub: Any) -> None:
     s.add_argument("--summary", required=True, help="JSON of mean final metrics per cell (DVC metrics)")
     s.add_argument("--published", default=None, help="published figures YAML (params/published.yaml)")
     s.add_argument("--method-library", default=None, help="comma-separated method names published figures may use")
-    s.add_argument("--tracking", default=None, help="tracking.json: record --grid-spec on the grid's experiment")
-    s.add_argument("--grid-spec", default=None, help="JSON of the grid's methods and cells (for tables-from-mlflow)")
+    s.add_argument("--grid-spec", default=None,
+                   help="JSON of the grid's methods and cells, recorded on the grid's experiment ($LTGRID_TRACKING) for tables-from-mlflow")
     s.add_argument("--recipes", default=None, help="comma-separated recipe fingerprints, one per metrics file: refuse stale cells")
     s.add_argument("metrics", nargs="+")
     s.set_defaults(func=_report)
@@ -323,7 +325,6 @@ def _report_commands(sub: Any) -> None:
 
     s = sub.add_parser("log-grid", help="the grid's own MLflow run: its tables and overlay figures (not a cell)")
     s.add_argument("--grid", required=True)
-    s.add_argument("--tracking", required=True, help="the file init-tracking wrote")
     s.add_argument("--summary", required=True, help="the grid's DVC metrics file, logged as metrics")
     s.add_argument("--tables", nargs="+", required=True)
     s.add_argument("--figures", nargs="*", default=[])
@@ -378,5 +379,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (UserError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report_error(str(exc))
         return 2
+
+
+def _same_file(a: Any, b: Any) -> bool:
+    """Whether two streams write to one file (a captured stream counts as the same)."""
+    try:
+        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+    except (OSError, ValueError, AttributeError):
+        return True
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def report_error(message: str) -> None:
+    """`error: ...` on stderr, and on stdout too when stderr goes elsewhere: a rule sends a job's
+    stderr to its log file, and the reason a job failed must reach the console beside
+    Snakemake's own report of the failure, not only the log."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    if not _same_file(sys.stdout, sys.stderr):
+        print(f"error: {message}", flush=True)

@@ -87,10 +87,11 @@ def is_dry_run(argv: Sequence[str]) -> bool:
 
 
 def _configfile_words(argv: Sequence[str]) -> list[str]:
-    """`--configfile X` (and its equals form) from the user's command line."""
+    """What names the grid on the user's command line: `--configfile X` or `--config grid=X`
+    (and their equals forms)."""
     for i, word in enumerate(argv):
-        if word in ("--configfile", "--configfiles") and i + 1 < len(argv):
+        if word in ("--configfile", "--configfiles", "--config") and i + 1 < len(argv):
             return [word, argv[i + 1]]
-        if word.startswith(("--configfile=", "--configfiles=")):
+        if word.startswith(("--configfile=", "--configfiles=", "--config=")):
             return [word]
     return []

@@ -26,6 +26,15 @@ from ltgrid.errors import ParamsError  # noqa: F401  (re-exported: callers catch
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "params.schema.yaml"
 
 
+def yaml_problem(path: str | Path, exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: file, line and column (1-based, as editors count), the problem."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
@@ -34,10 +43,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         try:
             data = yaml.safe_load(fh)
         except yaml.YAMLError as exc:
-            raise ParamsError(f"params file {path} is not valid YAML: {exc}") from None
+            raise ParamsError(f"params file {yaml_problem(path, exc)}") from None
     if not isinstance(data, dict):
         raise ParamsError(f"params file {path} must hold a mapping, got {type(data).__name__}")
     return data
+
+
+def grid_file(name: str, root: str | Path = ".") -> Path:
+    """params/<name>.yaml: the grid `--config grid=<name>` runs (a grid is named as its file)."""
+    path = Path(root) / "params" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (Path(root) / "params").glob("*.yaml") if "grid" in (load_yaml(p) or {}))
+        raise ParamsError(f"grid = {name!r}: no file {path}; the grids in params/: {', '.join(known)}")
+    return path
 
 
 def resolve_includes(config: dict[str, Any], root: str | Path = ".", _seen: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -290,8 +308,61 @@ def _method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozen
     return errors
 
 
-def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+# Classes and default head-class size of sources whose split size is known before any download.
+KNOWN_PROFILES = {"cifar10": (10, 5000), "cifar100": (100, 500), "sklearn_digits": (10, None)}
+
+
+def expected_train_size(config: dict[str, Any], name: str, rho: float) -> int | None:
+    """Training images of a dataset's split at `rho`: from a split file already drawn, else from
+    the long-tail profile when the source's classes and head size are known; None if unknown."""
+    from ltgrid.data.splits import lt_counts
+
+    ds = dataset(config, name)
+    for split in ds["split"]["seeds"]:
+        drawn = Path(split_path(config, name, format_rho(rho), split))
+        if drawn.is_file():
+            try:
+                return int(sum(json.loads(drawn.read_text())["counts"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                break  # a damaged split file is named by the job that reads it
+    source = ds["source"]
+    if ds["split"]["mode"] == "given":
+        return None
+    classes, head = KNOWN_PROFILES.get(source["kind"], (None, None))
+    if source["kind"] == "image_folder_archive":
+        classes = len(source.get("classes") or []) or None
+    n_max = ds["split"].get("n_max") or head
+    if classes is None or n_max is None:
+        return None
+    return sum(lt_counts(n_max, classes, float(rho)))
+
+
+def _data_errors(config: dict[str, Any], check_files: bool) -> list[str]:
+    """What the data allows, before any job: every source a job would read from this machine
+    (unless its prepared dataset is already there, e.g. pulled), and a batch no larger than the
+    training split (a larger one would make at most one short step an epoch, or none)."""
+    from ltgrid.data.source_checks import local_source_problems
+
+    errors = []
+    for name, ds in config["datasets"].items():
+        made = [f"data/lists/{name}/{n}.txt" for n in (ds["source"].get("annotations") or {})]
+        if check_files and not Path(raw_path(config, name)).is_file():
+            errors += local_source_problems(ds["source"], f"datasets.{name}.source", made)
+        batch = recipe(config, ds["recipe"])["batch_size"]
+        for rho in ds["ratios"]:
+            n_train = expected_train_size(config, name, rho)
+            if n_train is not None and batch > n_train:
+                errors.append(
+                    f"recipes.{ds['recipe']}.batch_size = {batch}: larger than the training split of dataset {name} "
+                    f"at rho={format_rho(rho)} ({n_train} images); an epoch would make no full optimiser step. "
+                    f"Use a batch of at most {n_train}"
+                )
+    return errors
+
+
+def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA, check_files: bool = True) -> dict[str, Any]:
     """Check a grid before any job runs; raise ParamsError listing every problem found.
+    `check_files` looks for the local files the sources name (a dry run plans without them).
 
     Returns the grid with its sweeps expanded into methods (ltgrid.sweeps): use the return value.
     """
@@ -305,8 +376,12 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -
         errors, skip = _extension_errors(config)
         if not errors or skip:
             errors += _semantic_errors(config, skip)
+        if not errors:
+            errors += _data_errors(config, check_files)
     if errors:
-        raise ParamsError("invalid params:\n  - " + "\n  - ".join(errors))
+        if len(errors) == 1:
+            raise ParamsError(f"invalid params: {errors[0]}")
+        raise ParamsError(f"invalid params ({len(errors)} problems):\n  - " + "\n  - ".join(errors))
     return config
 
 
@@ -319,6 +394,13 @@ def format_rho(rho: float) -> str:
     return str(int(rho)) if float(rho).is_integer() else str(rho)
 
 
+# A cell's folder, named by what it is and by the key of everything it is made from (its fully
+# resolved recipe, which names its data and split): an edited hyperparameter is a new folder,
+# so neither Snakemake's metadata nor file times are needed to know a cell is stale, and a
+# pulled or checked-out cell is reused as it is. The rules and Python both use this one pattern.
+CELL_DIR = "results/runs/{grid}/{dataset}/rho{rho}/split{split}/{method}/seed{seed}/{key}"
+
+
 @dataclass(frozen=True, order=True)
 class Cell:
     """One training run of the grid."""
@@ -329,8 +411,9 @@ class Cell:
     method: str
     seed: int
 
-    def path(self, grid: str, root: str = "results/runs") -> str:
-        return f"{root}/{grid}/{self.dataset}/rho{self.rho}/split{self.split}/{self.method}/seed{self.seed}"
+    def path(self, grid: str, key: str) -> str:
+        return CELL_DIR.format(grid=grid, dataset=self.dataset, rho=self.rho, split=self.split,
+                               method=self.method, seed=self.seed, key=key)
 
 
 def split_seeds(config: dict[str, Any], name: str) -> list[int]:
@@ -365,6 +448,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "val_per_class": ds["split"]["val_per_class"],
         "test_holdout_per_class": ds["split"]["test_holdout_per_class"],
         "normalize": resolve_normalize(ds.get("normalize"), ds["source"]["kind"]),
+        "data_key": split_key(config, cell.dataset),  # the source and split options: which images
         **base_fields(config, cell),
     }
     return {**resolved, **extension_fields(config, resolved)}
@@ -382,7 +466,14 @@ def extension_fields(config: dict[str, Any], resolved: dict[str, Any]) -> dict[s
     used = plugins.cell_plugins(config, resolved)
     if used:
         out["plugins"] = used
+        # their code is part of what the cell is made from: an edited plugin is a new cell folder
+        out["plugin_code"] = plugins.code_digest(used)
     return out
+
+
+def cell_key(resolved: dict[str, Any]) -> str:
+    """The key in a cell's folder name (CELL_DIR): the fingerprint of its resolved recipe."""
+    return fingerprint(resolved)
 
 
 def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:

@@ -4,8 +4,8 @@ A grid lists importable modules under `plugins:`, e.g. `plugins.my_loss` (the fi
 plugins/my_loss.py at the project root) or an installed package's module. Importing one
 runs its `@LOSSES.register(...)` (or MIXINGS, SAMPLERS, MODELS, SOURCES) lines, so from
 then on validation, building and the tables treat its parts exactly like built-ins.
-A cell records the plugin modules whose parts it uses; their source files are inputs of
-its jobs, so editing a plugin reruns exactly the cells that use it.
+A cell records the plugin modules whose parts it uses and a digest of their source files,
+which is part of the cell's key: editing a plugin reruns exactly the cells that use it.
 """
 
 from __future__ import annotations
@@ -110,3 +110,14 @@ def source_files(modules: Iterable[str], root: str | Path | None = None) -> list
         found = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
         files += [str(f.relative_to(root)) if f.is_relative_to(root) else str(f) for f in found]
     return files
+
+
+def code_digest(modules: Iterable[str], root: str | Path | None = None) -> str:
+    """sha256 (16 hex digits) of the plugin modules' source files, names and contents."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in source_files(modules, root):
+        path = Path(name) if Path(name).is_absolute() else (Path(root).resolve() if root else project_root()) / name
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]

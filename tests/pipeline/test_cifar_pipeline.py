@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT, copy_project, data_file, run, write_params
+from conftest import ROOT, cell_dir, copy_project, data_file, run, write_params
 
 pytestmark = pytest.mark.pipeline
 ARCHIVE = (ROOT.parent / "shared" / "data" / "cifar10-images.tar.gz").resolve()
@@ -30,7 +30,7 @@ def test_short_cifar10_lt_grid_ends_in_a_table(tmp_path):
     assert list(table.index) == ["ce", "unimix_bayias"]
     assert list(table.columns) == ["cifar10 rho=100"]
     for method in table.index:
-        cell = project / f"results/runs/cifar10-short/cifar10/rho100/split0/{method}/seed0"
+        cell = cell_dir(project, params_file, method, dataset="cifar10", rho="100")
         metrics = json.loads((cell / "metrics.json").read_text())["protocols"]["final"]
         assert metrics["num_samples"] == 10_000  # the full balanced CIFAR-10 test set
         # Two epochs on ~1,200 images prove the path, not the method: only sanity here.

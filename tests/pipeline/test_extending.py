@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, copy_project, run, tiny_grid, write_params
+from conftest import cell_dir as grid_cell_dir
 
 pytestmark = pytest.mark.pipeline
 GRID = "beat-digits"
@@ -43,7 +44,7 @@ def project(tmp_path_factory) -> tuple[Path, list[str]]:
 
 
 def cell_dir(root: Path, method: str, seed: int) -> Path:
-    return root / f"results/runs/{GRID}/digits/rho50/split0/{method}/seed{seed}"
+    return grid_cell_dir(root, f"params/{GRID}.yaml", method, rho="50", seed=seed)
 
 
 def planned_trains(root: Path) -> set[tuple[str, int]]:

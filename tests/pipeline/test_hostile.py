@@ -27,13 +27,13 @@ import pytest
 
 from ltgrid.tracking.grid_run import is_grid_run
 
-from tests.conftest import copy_project, data_file, run, tiny_grid, write_params
+from tests.conftest import cell_dir, copy_project, data_file, run, tiny_grid, write_params
 from tests.helpers.cifar_archives import make_image_folder_archive, truncate
 
 pytestmark = pytest.mark.pipeline
 GRID = "hostile"
 PARAMS = f"{GRID}.yaml"
-CELLS = {m: f"results/runs/{GRID}/digits/rho10/split0/{m}/seed0" for m in ("ce", "mixup")}
+METHODS = ("ce", "mixup")
 TABLE = f"results/tables/{GRID}/top1_err_final.csv"
 
 
@@ -42,6 +42,11 @@ def grid_config(mixup_alpha: float = 1.0) -> dict:
     if mixup_alpha != 1.0:
         config["method_library"] = {"mixup": {"mixing": {"name": "mixup", "alpha": mixup_alpha}}}
     return config
+
+
+def cells(root: Path) -> dict[str, str]:
+    """Each method's cell folder (relative to the root) under the grid's params as they are now."""
+    return {m: str(cell_dir(root, PARAMS, m).relative_to(root)) for m in METHODS}
 
 
 def snakemake(root: Path, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -88,18 +93,20 @@ def cell_runs(root: Path) -> dict[str, list[dict]]:
     return out
 
 
-def assert_tables_match_cells(root: Path, alpha: float) -> None:
-    """Each table figure is the top-1 error of the cell's metrics.json, and that cell's recipe is now's."""
+def assert_tables_match_cells(root: Path, alpha: float, logged: tuple[str, ...] = METHODS) -> None:
+    """Each table figure is the top-1 error of the cell's metrics.json, and that cell's recipe is
+    now's; the cells of `logged` have one finished run each in the grid's store."""
     import pandas as pd
 
     table = pd.read_csv(root / TABLE, index_col="method", dtype=str)
+    CELLS = cells(root)
     for method, cell in CELLS.items():
         metrics = json.loads((root / cell / "metrics.json").read_text())
         assert table.loc[method].iloc[0].startswith(f"{metrics['protocols']['final']['top1_err']:.2f}"), table
     recorded = json.loads((root / CELLS["mixup"] / "metrics.json").read_text())["cell"]
     assert recorded["method_spec"]["mixing"]["alpha"] == alpha
     runs = cell_runs(root)
-    assert sorted(runs) == sorted(f"{GRID}/digits/rho10/split0/{m}/seed0" for m in CELLS), runs
+    assert sorted(runs) == sorted(f"{GRID}/digits/rho10/split0/{m}/seed0" for m in logged), runs
     for label, found in runs.items():
         assert len(found) == 1, f"{label} has {len(found)} MLflow runs"
         assert found[0]["status"] == "FINISHED" and "final_top1_err" in found[0]["metrics"]
@@ -116,6 +123,7 @@ def project(tmp_path_factory) -> Path:
 
 def test_deleted_results_are_recomputed(project):
     """Deleting a cell's predictions.npz or metrics.json used to leave "Nothing to be done"."""
+    CELLS = cells(project)
     predictions = project / CELLS["mixup"] / "predictions.npz"
     kept = predictions.read_bytes(), predictions.stat()
     predictions.unlink()
@@ -137,6 +145,7 @@ def test_deleted_results_are_recomputed(project):
 
 def test_a_stale_metrics_file_stops_the_tables(project):
     """A metrics.json whose recorded recipe is not the grid's must never reach a table."""
+    CELLS = cells(project)
     path = project / CELLS["ce"] / "metrics.json"
     stale = json.loads(path.read_text())
     stale["cell"]["recipe"]["optimizer"]["lr"] = 0.5  # as if trained before an edit of the recipe
@@ -172,8 +181,11 @@ def test_a_foreign_or_damaged_store_is_named_before_any_job(project, tmp_path):
     assert "rule train" not in proc.stdout + proc.stderr and db.stat().st_size == 0  # no job touched it
     assert len(advised(damaged)) == 1
     run_advice(project, damaged)  # mv the store aside, rm tracking.json
-    snakemake(project)
-    assert_tables_match_cells(project, 0.5)
+    out = snakemake(project)
+    trained = re.findall(r"method=(\w+)", out.stdout + out.stderr)
+    assert set(trained) == {"mixup"}, trained  # a new store retrains nothing; the edited method is new cells
+    # ce's finished cell keeps its results (and its run, in the store moved aside)
+    assert_tables_match_cells(project, 0.5, logged=("mixup",))
 
 
 def snakemake_processes(root: Path) -> subprocess.Popen:
@@ -194,7 +206,7 @@ def kill_group(proc: subprocess.Popen) -> None:
 def test_a_kill_after_run_json_leaves_one_run_and_the_right_advice(project):
     """SIGKILL once the cell's run.json exists, before Snakemake records the job; a second
     snakemake meanwhile is told a run is live, after the kill how to unlock and rerun."""
-    cell = project / CELLS["mixup"]
+    cell = project / cells(project)["mixup"]
     before = json.loads((cell / "metrics.json").read_text())
     (cell / "predictions.npz").unlink()
     proc = snakemake_processes(project)
@@ -223,7 +235,7 @@ def test_a_kill_after_run_json_leaves_one_run_and_the_right_advice(project):
     run(shlex.split(unlock), project)
     out = run(shlex.split(rerun), project, timeout=900)
     assert "rule train" in out.stdout + out.stderr, "the kill landed after Snakemake saw the job finish"
-    assert_tables_match_cells(project, 0.5)  # one MLflow run for the cell, with its final metrics
+    assert_tables_match_cells(project, 0.5, logged=("mixup",))  # one MLflow run for the cell, with its final metrics
     assert json.loads((cell / "metrics.json").read_text()) == before
 
 
@@ -276,7 +288,7 @@ def test_ui_prints_and_opens_the_runs_table(project, tmp_path):
     try:
         first = proc.stdout.readline()
         exp_id = json.loads((project / f"results/runs/{GRID}/tracking.json").read_text())["experiment_id"]
-        url = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs"
+        url = f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?viewStateShareKey=headline"
         assert first.strip().endswith(url), first
         deadline = time.monotonic() + 240
         while not opened.exists():
@@ -290,7 +302,7 @@ def test_ui_prints_and_opens_the_runs_table(project, tmp_path):
         with urllib.request.urlopen(request, timeout=30) as resp:
             runs = json.load(resp)["runs"]
         cell_runs = [r for r in runs if not is_grid_run({t["key"]: t["value"] for t in r["data"].get("tags", [])})]
-        assert len(cell_runs) == len(CELLS)  # the grid's own run (tables, figures) is not a cell's
+        assert len(cell_runs) == 1  # mixup's (ce's is in the store moved aside); the grid's own run (tables, figures) is not a cell's
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import copy_project, data_file, run, write_params
+from conftest import cell_dir, copy_project, data_file, run, write_params
 from helpers.image_lists import TRAIN_COUNTS, make_image_tree, source_params
 
 pytestmark = pytest.mark.pipeline
@@ -70,7 +70,7 @@ def test_given_split_and_shot_groups_use_the_list_counts(project):
     config = yaml.safe_load((project / "params/tiny-listfile.yaml").read_text())
     split = json.loads(data_file(project, config, "tiny_lt", "10").read_text())
     assert split["counts"] == list(TRAIN_COUNTS) and len(split["train_indices"]) == sum(TRAIN_COUNTS)
-    cell = project / f"results/runs/{GRID}/tiny_lt/rho10/split0/unimix_bayias/seed0"
+    cell = cell_dir(project, "params/tiny-listfile.yaml", "unimix_bayias", dataset="tiny_lt")
     run_record = json.loads((cell / "run.json").read_text())
     assert run_record["n_train"] == sum(TRAIN_COUNTS) and len(run_record["history"]) == 1
     metrics = json.loads((cell / "metrics.json").read_text())

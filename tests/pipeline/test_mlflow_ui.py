@@ -119,7 +119,7 @@ def runs(server, experiment) -> list[dict]:
 
 
 def expected_run_names() -> set[str]:
-    return {f"digits/rho10/split0/{m}/seed{s}" for m in METHODS for s in SEEDS}
+    return {f"{m} digits rho=10 seed={s}" for m in METHODS for s in SEEDS}
 
 
 def test_rest_api_lists_one_run_per_cell_with_metrics(experiment, runs):
@@ -148,10 +148,11 @@ def test_rest_api_lists_each_runs_artifacts(server, runs):
         assert all(int(f["file_size"]) > 1000 for f in files.values())
 
 
-def render_runs_page(base: str, experiment_id: str, names: set[str], profile: Path, screenshot: Path | None = None) -> str:
+def render_runs_page(base: str, experiment_id: str, names: set[str], profile: Path, screenshot: Path | None = None,
+                     query: str = "") -> str:
     """The runs table of an experiment as headless Chromium renders it (DOM text); asserts every name is shown."""
     # MLflow 3.x opens /#/experiments/<id> on its GenAI overview; the runs table is the /runs tab.
-    url = f"{base}/#/experiments/{experiment_id}/runs"
+    url = f"{base}/#/experiments/{experiment_id}/runs{query}"
     cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
            "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
            "--virtual-time-budget=15000", "--window-size=1600,1000"]
@@ -173,3 +174,33 @@ def render_runs_page(base: str, experiment_id: str, names: set[str], profile: Pa
 def test_ui_experiment_page_shows_the_runs(server, experiment, tmp_path):
     dom = render_runs_page(server, experiment["experiment_id"], expected_run_names(), tmp_path / "chromium-profile")
     assert f"ltgrid-{GRID}" in dom
+
+
+def visible_text(dom: str) -> str:
+    """The page's text as a reader sees it: tags, scripts and styles dropped."""
+    import re
+
+    dom = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install -y chromium)")
+def test_the_url_ltgrid_ui_prints_shows_the_headline_figures(server, experiment, runs, tmp_path):
+    """The saved headline view (tracking/views.py): the page's text holds each headline metric's
+    column and each run's value in it, and the run name column is widened."""
+    from ltgrid.tracking.ui import runs_url
+    from ltgrid.tracking.views import HEADLINE_METRICS, RUN_NAME_WIDTH
+
+    tags = {t["key"]: t["value"] for t in experiment.get("tags", [])}
+    assert "mlflow.sharedViewState.headline" in tags and "Headline figures" in tags["mlflow.note.content"]
+    url = runs_url("127.0.0.1", int(server.rsplit(":", 1)[1]), experiment["experiment_id"])
+    query = url.split("/runs", 1)[1]
+    assert query == "?viewStateShareKey=headline"
+    dom = render_runs_page(server, experiment["experiment_id"], expected_run_names(), tmp_path / "profile", query=query)
+    text = visible_text(dom)
+    for metric in HEADLINE_METRICS:
+        assert metric in text, f"no {metric} column in the page's text: {text[:3000]}"
+    for r in runs:
+        err = {m["key"]: m["value"] for m in r["data"]["metrics"]}["final_top1_err"]
+        assert f"{err:.2f}".rstrip("0").rstrip(".") in text or f"{err}" in text, (err, text[:3000])
+    assert f"width: {RUN_NAME_WIDTH}px" in dom  # the run name column, widened so names are not cut

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, run, tiny_grid, write_params
+from conftest import cell_dir, copy_project, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 GRID = "reports"
@@ -56,7 +56,7 @@ def report_project(tmp_path_factory) -> Path:
 
 
 def cell_dirs(root: Path) -> list[Path]:
-    return [root / f"results/runs/{GRID}/digits/rho10/split0/{m}/seed{s}" for m in METHODS for s in SEEDS]
+    return [cell_dir(root, "params/reports.yaml", m, seed=s) for m in METHODS for s in SEEDS]
 
 
 def test_tables_label_protocols_and_count_seeds(report_project):
@@ -92,7 +92,7 @@ def test_temperature_scaling_table(report_project):
     assert list(table.columns) == [f"digits rho=10 {c}" for c in ("ECE", "ECE after TS", "NLL", "NLL after TS", "T")]
     for method in METHODS:
         finals = [json.loads((d / "metrics.json").read_text())["protocols"]["final"] for d in cell_dirs(report_project)
-                  if d.parent.name == method]
+                  if d.parent.parent.name == method]
         for column, key in (("ECE after TS", "ts_ece"), ("NLL", "nll"), ("T", "ts_temperature")):
             mean = sum(m[key] for m in finals) / len(finals)
             assert float(table.loc[method, f"digits rho=10 {column}"].split(" ")[0]) == pytest.approx(mean, abs=0.006)
@@ -106,7 +106,7 @@ def test_test_agnostic_table_and_figure(report_project):
     assert list(table.index) == ["ce", "unimix_bayias", "unimix_bayias + p_test = test prior"]
     assert table.columns[0] == "forward 50" and table.columns[5] == "uniform" and table.columns[-1] == "backward 50"
     finals = [json.loads((d / "metrics.json").read_text())["protocols"]["final"] for d in cell_dirs(report_project)
-              if d.parent.name == "unimix_bayias"]
+              if d.parent.parent.name == "unimix_bayias"]
     for column, key in (("forward 10", "ta_forward10_top1_err"), ("backward 50", "ta_backward50_top1_err")):
         mean = sum(m[key] for m in finals) / len(finals)
         assert float(table.loc["unimix_bayias", column].split(" ")[0]) == pytest.approx(mean, abs=0.006)

@@ -21,13 +21,21 @@ import torch
 
 from ltgrid.tracking.grid_run import is_grid_run
 
-from tests.conftest import copy_project, run, tiny_grid, write_params
+from tests.conftest import cell_dir, copy_project, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 EPOCHS = 12
 METHOD = "unimix_bayias"
-CELL = f"results/runs/resume/digits/rho10/split0/{METHOD}/seed0"
-LOG = f"results/logs/resume/digits/rho10/split0/{METHOD}/seed0.train.log"
+
+
+def cell_of(root: Path) -> Path:
+    return cell_dir(root, "resume.yaml", METHOD)
+
+
+def log_of(root: Path) -> Path:
+    """The cell's train log: results/logs/<grid>/... mirrors its folder, the key naming the file."""
+    cell = cell_of(root)
+    return root / "results/logs" / cell.parent.relative_to(root / "results/runs") / f"{cell.name}.train.log"
 
 
 def project(dest: Path) -> Path:
@@ -64,7 +72,7 @@ def checkpoint_epoch(path: Path) -> int:
 
 def kill_mid_run(root: Path) -> dict:
     """Start the pipeline, SIGKILL it and its jobs once epoch >= 2 is checkpointed; return the checkpoint state."""
-    ckpt = root / CELL / "checkpoint.pt"
+    ckpt = cell_of(root) / "checkpoint.pt"
     proc = subprocess.Popen(
         ["snakemake", "--cores", "1", "--configfile", "resume.yaml"], cwd=root, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -104,14 +112,14 @@ def runs_of(root: Path) -> tuple:
 def test_killed_cell_resumes_to_the_uninterrupted_result(tmp_path):
     killed = project(tmp_path / "killed")
     before = kill_mid_run(killed)
-    cell = killed / CELL
+    cell = cell_of(killed)
     assert not (cell / "run.json").exists() and not (cell / "metrics.json").exists()
     assert not list(cell.glob(".*.tmp")), "a temporary file was left looking like output"
 
     # A SIGKILLed Snakemake cannot remove its lock: the user unlocks, then reruns.
     snakemake(killed, "--unlock")
     out = snakemake(killed, "--rerun-incomplete")
-    log = (killed / LOG).read_text()
+    log = log_of(killed).read_text()
     assert f"resuming at stage 0, epoch {len(before['history'])}" in log, log
 
     client, runs = runs_of(killed)
@@ -124,8 +132,8 @@ def test_killed_cell_resumes_to_the_uninterrupted_result(tmp_path):
     clean = project(tmp_path / "clean")
     snakemake(clean)
     resumed = json.loads((cell / "metrics.json").read_text())
-    uninterrupted = json.loads((clean / CELL / "metrics.json").read_text())
+    uninterrupted = json.loads((cell_of(clean) / "metrics.json").read_text())
     assert resumed["protocols"] == uninterrupted["protocols"], out.stderr[-3000:]
     assert resumed["cell"] == uninterrupted["cell"]
-    with_losses = [json.loads((root / CELL / "run.json").read_text())["history"] for root in (killed, clean)]
+    with_losses = [json.loads((cell_of(root) / "run.json").read_text())["history"] for root in (killed, clean)]
     assert with_losses[0] == with_losses[1], "the per-epoch history differs after resuming"

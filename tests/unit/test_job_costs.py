@@ -11,7 +11,7 @@ HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load
 
 
 def bench(root, cell: str, job: str, seconds: float, rss: str) -> str:
-    path = root / "results/benchmarks/g" / f"{cell}.{job}.tsv"
+    path = root / "results/runs/g" / cell / "0123456789abcdef" / f"{job}.benchmark.tsv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(HEADER + f"{seconds}\t0:00:01\t{rss}\t1\t1\t1\t0\t0\t50\t1.0\n")
     return str(path)

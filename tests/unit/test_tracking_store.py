@@ -86,8 +86,8 @@ def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
     table, figure = tmp_path / "top1_err_final.md", tmp_path / "reliability_digits_rho10.png"
     table.write_text("| method | digits rho=10 |\n")
     figure.write_bytes(b"\x89PNG fake")
-    summary = {"digits/rho10/ce": {"top1_err": 12.5, "ece": 3.25, "n": 1}}
-    assert summary_metrics(summary) == {"digits/rho10/ce/top1_err": 12.5, "digits/rho10/ce/ece": 3.25}
+    summary = {"ce": {"digits_rho10": {"top1_err": 12.5, "ece": 3.25}}}
+    assert summary_metrics(summary) == {"digits_rho10/ce/top1_err": 12.5, "digits_rho10/ce/ece": 3.25}
     first = log_grid_run(uri, exp_id, "g", [table], [figure], summary)
     table.write_text("| method | digits rho=10 |\n| ce | 11.00 |\n")
     second = log_grid_run(uri, exp_id, "g", [table], [figure], summary)
@@ -96,7 +96,7 @@ def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
     assert [r.info.run_id for r in grid_runs(uri, exp_id, "g")] == [second]  # the earlier one is deleted
     assert client.get_run(first).info.lifecycle_stage == "deleted"
     live = client.get_run(second)
-    assert live.info.status == "FINISHED" and live.data.metrics["digits/rho10/ce/top1_err"] == 12.5
+    assert live.info.status == "FINISHED" and live.data.metrics["digits_rho10/ce/top1_err"] == 12.5
     assert {a.path for a in client.list_artifacts(second, "tables")} == {"tables/top1_err_final.md"}
     assert {a.path for a in client.list_artifacts(second, "figures")} == {"figures/reliability_digits_rho10.png"}
     local = client.download_artifacts(second, "tables/top1_err_final.md", str(tmp_path / "dl"))

@@ -32,7 +32,7 @@ if COMPARISONS:  # a grid without a reference method has no comparison to make
 
     rule comparison:
         input:
-            [f"{d}/metrics.json" for d in cell_dirs()],
+            cell_files("metrics.json"),
         output:
             COMPARISONS,
         params:

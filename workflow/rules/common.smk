@@ -1,7 +1,7 @@
 # Load + validate the grid before any job; expose its cells to the other rules.
-import dataclasses
 import json
 import os
+import sys
 
 from ltgrid import params as ltparams
 from ltgrid import plugins as ltplugins
@@ -12,17 +12,38 @@ from ltgrid.report.render import FORMATS
 from ltgrid.report.tables import agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
 
-# `--configfile` replaces the default grid instead of being merged into it: a paper grid
-# must not inherit the embedded digits cells.
-if not config:
-    config.update(ltparams.load_yaml("params/default.yaml"))
-# validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
-_resolved = ltparams.validate(ltparams.resolve_includes(config))
+
+def load_grid(given):
+    """The grid Snakemake runs: the embedded default without config; `--config grid=<name>` for
+    params/<name>.yaml (read here, so a YAML error names its file, line and column), with any
+    other config given merged over it; or a whole grid given with `--configfile`, which replaces
+    the default instead of being merged into it (a paper grid must not inherit the digits cells)."""
+    if not given:
+        return ltparams.load_yaml("params/default.yaml")
+    if "grid" in given and "datasets" not in given:
+        return ltparams.deep_merge(ltparams.load_yaml(ltparams.grid_file(given["grid"])), dict(given))
+    return dict(given)
+
+
+# Any bad params stop Snakemake here, before any job, with one line (no traceback around it).
+# A dry run plans without the local files the sources name (they are checked when jobs run).
+try:
+    from ltgrid.locks import is_dry_run
+
+    # validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
+    _resolved = ltparams.validate(ltparams.resolve_includes(load_grid(config)), check_files=not is_dry_run(sys.argv))
+except ltparams.ParamsError as _exc:
+    raise SystemExit(f"error: {_exc}")
 config.clear()
 config.update(_resolved)
 
 GRID = config["grid"]
 RUNS = f"results/runs/{GRID}"
+# What names the grid's MLflow store and experiment. Jobs find it in the environment, not in a
+# file or a param: where a cell logs is not what it is made from, and a new store (a fresh clone
+# that pulled the cells) must retrain nothing.
+TRACKING = json.dumps({"grid": GRID, "tracking": config.get("tracking") or {}}, sort_keys=True)
+os.environ["LTGRID_TRACKING"] = TRACKING
 # Each grid owns its data and splits (one DVC stage's outputs each, pushed and pulled by grid);
 # the iNat list files, made from annotation JSON that params name by path, stay shared.
 RAW = f"data/raw/{GRID}"
@@ -62,13 +83,30 @@ wildcard_constraints:
     key="[0-9a-f]{16}",
 
 
+# One cell's folder, as Snakemake wildcards (ltgrid.params.CELL_DIR: the one pattern).
+CELL = ltparams.CELL_DIR.replace("{grid}", GRID)
+_RESOLVED = {}
+
+
+def resolved(cell):
+    """A cell's fully resolved recipe (what trains it, what MLflow logs), computed once."""
+    if cell not in _RESOLVED:
+        _RESOLVED[cell] = ltparams.resolve_cell(config, cell)
+    return _RESOLVED[cell]
+
+
+def cell_dir(cell):
+    """results/runs/<grid>/.../seed<s>/<key>: the key names everything the cell is made from."""
+    return cell.path(GRID, ltparams.cell_key(resolved(cell)))
+
+
 def cell_of(wc):
     return ltparams.Cell(wc.dataset, wc.rho, int(wc.split), wc.method, int(wc.seed))
 
 
 def cell_json(wc):
-    """The resolved recipe: a Snakemake param, so editing a method's params reruns its cells."""
-    return json.dumps(ltparams.resolve_cell(config, cell_of(wc)), sort_keys=True)
+    """The resolved recipe, passed to the train job (its fingerprint is the folder's key)."""
+    return json.dumps(resolved(cell_of(wc)), sort_keys=True)
 
 
 def split_options(wc):
@@ -76,19 +114,38 @@ def split_options(wc):
     return json.dumps(ltparams.split_options(config, wc.dataset), sort_keys=True)
 
 
-def benchmark_file(job):
-    """Snakemake's `benchmark:` TSV of a per-cell job (wall time, peak memory), by cell wildcards."""
-    return f"results/benchmarks/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}.{job}.tsv"
-
-
 def cell_dirs():
-    return [cell.path(GRID) for cell in CELLS]
+    return [cell_dir(cell) for cell in CELLS]
 
 
-# `rule all` asks for each cell's results by name: a deleted (or, after a failed job, removed)
-# predictions.npz or metrics.json is remade, with the tables after it, instead of being taken
-# for an intermediate that the existing tables make unnecessary.
-CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ("predictions.npz", "run.json", "metrics.json")]
+# Everything a finished cell's folder holds. `rule all` asks for each by name: a deleted (or,
+# after a failed job, removed) file is remade, with the tables after it, instead of being taken
+# for an intermediate that the existing tables make unnecessary. The benchmark files (wall time,
+# peak memory of each job) live in the folder too, so a pulled cell brings them along.
+CELL_FILES = ("predictions.npz", "model.pt", "run.json", "metrics.json", "per_class_acc.csv",
+              "reliability.png", "per_class_acc.png", "training_curves.png",
+              "train.benchmark.tsv", "evaluate.benchmark.tsv")
+CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in CELL_FILES]
+_COMPLETE = {}
+
+
+def complete(cell):
+    """Whether a cell's folder holds every file (as a finished cell leaves it, or a pull brings it)."""
+    if cell not in _COMPLETE:
+        _COMPLETE[cell] = all(os.path.isfile(f"{cell_dir(cell)}/{name}") for name in CELL_FILES)
+    return _COMPLETE[cell]
+
+
+def cell_file(cell, name):
+    """A cell's file as an input of the grid's reports. A complete cell's is ancient(): its time
+    says nothing (a pull or checkout writes files in any order), and a changed cell is a new
+    folder. A cell with a file missing is being (re)made in this run, and its reports with it."""
+    path = f"{cell_dir(cell)}/{name}"
+    return ancient(path) if complete(cell) else path
+
+
+def cell_files(name, cells=None):
+    return [cell_file(c, name) for c in (CELLS if cells is None else cells)]
 
 
 def annotation_lists(wc):
@@ -103,20 +160,20 @@ def stage1_input(wc):
     if base is None:
         return {}
     cell = ltparams.Cell(wc.dataset, wc.rho, int(wc.split), base, int(wc.seed))
-    return {"stage1": f"{cell.path(GRID)}/model.pt"}
+    return {"stage1": ancient(f"{cell_dir(cell)}/model.pt")}
 
 
 def cell_figure(name, caption, figure):
     """A per-cell PNG marked for `snakemake --report` (workflow/report/ holds the captions)."""
     return report(
-        f"{RUNS}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{name}",
+        f"{CELL}/{name}",
         caption=f"../report/{caption}", category="Cell figures", subcategory="{dataset} rho={rho}",
         labels={"method": "{method}", "seed": "{seed}", "split": "{split}", "figure": figure},
     )
 
 
 def overlay_inputs(wc):
-    return [f"{c.path(GRID)}/metrics.json" for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho]
+    return cell_files("metrics.json", [c for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho])
 
 
 # ---- outputs of the grid (report.smk's rules and `rule all`)
@@ -132,10 +189,12 @@ TEST_AGNOSTIC_FIGURES = [f"{FIGURE_DIR}/{stem}.png" for stem in TEST_AGNOSTIC]
 TEST_AGNOSTIC_TABLES = [f"{TABLE_DIR}/{stem}{ext}" for stem in TEST_AGNOSTIC for ext in FORMATS if ext != ".html"]
 FIGURES = OVERLAYS + TEST_AGNOSTIC_FIGURES + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
 TABLE_FILES = table_files(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED, exclude=TABLES)
-JOB_BENCHMARKS = [benchmark_file(job).format(**dataclasses.asdict(c)) for c in CELLS for job in ("train", "evaluate")]
+JOB_BENCHMARKS = [cell_file(c, f"{job}.benchmark.tsv") for c in CELLS for job in ("train", "evaluate")]
 # each cell's resolved recipe, named (the tables check every metrics.json was made from it)
-RECIPE_FINGERPRINTS = ",".join(ltparams.fingerprint(ltparams.resolve_cell(config, c)) for c in CELLS)
-JOB_COSTS = [f"results/benchmarks/{GRID}/job_costs.csv", f"results/benchmarks/{GRID}/job_costs.md"]
+RECIPE_FINGERPRINTS = ",".join(ltparams.cell_key(resolved(c)) for c in CELLS)
+JOB_COSTS = [f"{TABLE_DIR}/job_costs.csv", f"{TABLE_DIR}/job_costs.md"]
+# the grid's headline figures, DVC's metrics (`dvc metrics show`, `dvc exp show`)
+SUMMARY = f"results/metrics/{GRID}.json"
 
 
 def table_report(path, kind, protocol):
@@ -159,11 +218,6 @@ def agnostic_report(stem):
 TEST_AGNOSTIC_HTML = [agnostic_report(stem) for stem in TEST_AGNOSTIC]
 
 
-def plugin_sources(wc):
-    """The source files of the plugin modules a cell uses: editing one reruns exactly its cells."""
-    return ltplugins.source_files(ltparams.resolve_cell(config, cell_of(wc)).get("plugins", []))
-
-
 def source_plugin_files(wc):
     """A dataset whose source kind a plugin provides depends on that plugin's files."""
     return ltplugins.source_files(ltplugins.source_plugin(config, wc.dataset))
@@ -183,7 +237,7 @@ ANALYSES = ABLATION_TABLES + ABLATION_FIGURES + COMPARISONS
 
 def sweep_metrics(wc):
     """metrics.json of the sweep's cells (of one dataset and ratio when the wildcards name them)."""
-    return [
-        f"{c.path(GRID)}/metrics.json" for c in CELLS
+    return cell_files("metrics.json", [
+        c for c in CELLS
         if SWEEP_OF.get(c.method) == wc.sweep and ("rho" not in wc.keys() or (c.dataset, c.rho) == (wc.dataset, wc.rho))
-    ]
+    ])

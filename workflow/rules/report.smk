@@ -6,10 +6,8 @@ report: "../report/workflow.rst"
 
 rule tables:
     input:
-        metrics=[f"{d}/metrics.json" for d in cell_dirs()],
+        metrics=cell_files("metrics.json"),
         published=PUBLISHED,
-        tracking=f"{RUNS}/tracking.json",
-        benchmarks=JOB_BENCHMARKS,
     output:
         TABLES,
         files=TABLE_FILES,
@@ -17,10 +15,7 @@ rule tables:
         test_agnostic=TEST_AGNOSTIC_TABLES,
         test_agnostic_html=TEST_AGNOSTIC_HTML,
         cells=f"{TABLE_DIR}/cells.csv",
-        summary=f"results/metrics/{GRID}.json",
-        # wall time and peak memory of every train and evaluate job (Snakemake's benchmark files)
-        job_costs_csv=JOB_COSTS[0],
-        job_costs_md=JOB_COSTS[1],
+        summary=SUMMARY,
     params:
         methods=",".join(METHOD_ORDER),
         protocols=",".join(GRID_PROTOCOLS),
@@ -33,10 +28,22 @@ rule tables:
     shell:
         "python -m ltgrid report --grid {GRID} --methods {params.methods} --protocols {params.protocols} "
         "--out-dir {TABLE_DIR} --summary {output.summary} --published {input.published} "
-        "--method-library {params.library:q} --tracking {input.tracking} --grid-spec {params.spec:q} "
+        "--method-library {params.library:q} --grid-spec {params.spec:q} "
         "--recipes {params.recipes} "
-        "{input.metrics} 2> {log} && "
-        "python -m ltgrid job-costs --csv {output.job_costs_csv} --md {output.job_costs_md} {input.benchmarks} 2>> {log}"
+        "{input.metrics} 2> {log}"
+
+
+rule job_costs:
+    # wall time and peak memory of every train and evaluate job (Snakemake's benchmark files)
+    input:
+        JOB_BENCHMARKS,
+    output:
+        csv=JOB_COSTS[0],
+        md=JOB_COSTS[1],
+    log:
+        f"results/logs/{GRID}/job_costs.log",
+    shell:
+        "python -m ltgrid job-costs --csv {output.csv} --md {output.md} {input} 2> {log}"
 
 
 rule reliability_overlay:
@@ -74,15 +81,19 @@ rule test_agnostic_figure:
 
 
 rule grid_run:
+    # The tables and figures it logs are ancient() inputs: they order it after the rules that make
+    # them, and a pull's file times do not rerun it. It reruns with them: when a cell is (re)made
+    # or the published figures change.
     input:
-        tables=[path for path in rules.tables.output if not path.endswith(".json")],
-        summary=rules.tables.output.summary,
-        figures=OVERLAYS + TEST_AGNOSTIC_FIGURES,
-        tracking=f"{RUNS}/tracking.json",
+        cells=cell_files("metrics.json"),
+        published=PUBLISHED,
+        tables=[ancient(path) for path in rules.tables.output if not path.endswith(".json")] + [ancient(p) for p in JOB_COSTS],
+        summary=ancient(SUMMARY),
+        figures=[ancient(p) for p in OVERLAYS + TEST_AGNOSTIC_FIGURES],
     output:
         f"{RUNS}/grid_run.json",
     log:
         f"results/logs/{GRID}/grid_run.log",
     shell:
-        "python -m ltgrid log-grid --grid {GRID} --tracking {input.tracking} --summary {input.summary} "
+        "python -m ltgrid log-grid --grid {GRID} --summary {input.summary} "
         "--tables {input.tables} --figures {input.figures} --out {output} 2> {log}"

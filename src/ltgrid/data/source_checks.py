@@ -7,7 +7,10 @@ been set up for a grid that could never run.
 
 from __future__ import annotations
 
-from typing import Any
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterable
 
 from ltgrid.data.sources import _expected_digests
 from ltgrid.registry import argument_problem
@@ -35,3 +38,60 @@ def source_problems(source: dict[str, Any], where: str) -> list[str]:
     except ValueError as exc:
         return [f"{where}: {exc} (source kind {kind!r})"]
     return []
+
+
+# Sizes of the official archives (bytes), checked on a local copy before any job: a truncated or
+# wrong file is named at once instead of after the tracking store is set up.
+OFFICIAL_SIZES = {"cifar10": 170_498_071, "cifar100": 169_001_437}
+
+
+def _local(location: Any) -> Path | None:
+    """The file a source location names on this machine; None for a URL (checked when fetched)."""
+    text = str(location)
+    scheme = urllib.parse.urlsplit(text).scheme.lower()
+    if scheme == "file":
+        return Path(urllib.request.url2pathname(urllib.parse.urlsplit(text).path))
+    if scheme and len(scheme) > 1:
+        return None
+    return Path(text).expanduser()
+
+
+def _file_problem(location: Any, where: str, size: int | None = None) -> str | None:
+    path = _local(location)
+    if path is None:
+        return None
+    if not path.is_file():
+        return f"{where} = {str(location)!r}: no such file ({path.resolve()})"
+    actual = path.stat().st_size
+    if actual == 0:
+        return f"{where} = {str(location)!r}: the file is empty (0 bytes)"
+    if size is not None and actual != size:
+        return f"{where} = {str(location)!r}: {actual:,} bytes, the official archive has {size:,}; truncated or another file"
+    return None
+
+
+def local_source_problems(source: dict[str, Any], where: str, made_by_rules: Iterable[str] = ()) -> list[str]:
+    """What a source names on this machine, checked without the network or reading any file
+    through: archives and annotation files exist (and official archives have their size), list
+    files exist unless a rule makes them (`made_by_rules`), an image root is a folder."""
+    kind = source.get("kind")
+    problems: list[str | None] = []
+    if kind in OFFICIAL_SIZES and source.get("local") is not None:
+        official = source.get("md5") is None and source.get("sha256") is None
+        problems.append(_file_problem(source["local"], f"{where}.local", OFFICIAL_SIZES[kind] if official else None))
+    if kind in OFFICIAL_SIZES and source.get("url") is not None:
+        problems.append(_file_problem(source["url"], f"{where}.url"))
+    if kind == "image_folder_archive" and "path" in source:
+        problems.append(_file_problem(source["path"], f"{where}.path"))
+    if kind == "listfile":
+        root = Path(str(source.get("root", ""))).expanduser()
+        if "root" in source and not root.is_dir():
+            problems.append(f"{where}.root = {str(source['root'])!r}: no such folder ({root.resolve()})")
+        for which in ("train", "test", "val"):
+            spec = source.get(which)
+            if isinstance(spec, dict) and "path" in spec and str(spec["path"]) not in set(made_by_rules):
+                problems.append(_file_problem(spec["path"], f"{where}.{which}.path"))
+        for name, spec in (source.get("annotations") or {}).items():
+            if isinstance(spec, dict) and "path" in spec:
+                problems.append(_file_problem(spec["path"], f"{where}.annotations.{name}.path"))
+    return [p for p in problems if p]

@@ -28,6 +28,15 @@ from ltgrid.evaluate.test_agnostic import agnostic_metrics, trained_log_prior
 
 FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
 PER_CLASS_CSV = "per_class_acc.csv"
+# What evaluating a cell writes: a train job removes them first (see `clear_evaluation`).
+EVALUATION_FILES = ("metrics.json", PER_CLASS_CSV, *FIGURES.values(), "evaluate.benchmark.tsv")
+
+
+def clear_evaluation(cell_dir: str | Path) -> None:
+    """Remove a cell's evaluation before it is trained again: a retrain that is killed must
+    not leave the old metrics beside new predictions (the workflow would take them as current)."""
+    for name in EVALUATION_FILES:
+        (Path(cell_dir) / name).unlink(missing_ok=True)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

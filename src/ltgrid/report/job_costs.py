@@ -12,9 +12,11 @@ from typing import Any, Iterable
 from ltgrid.errors import ReportError
 from ltgrid.io import write_text
 
-# results/benchmarks/<grid>/<dataset>/rho<r>/split<s>/<method>/seed<n>.<job>.tsv
+# a cell's folder (ltgrid.params.CELL_DIR) holds <job>.benchmark.tsv:
+# results/runs/<grid>/<dataset>/rho<r>/split<s>/<method>/seed<n>/<key>/<job>.benchmark.tsv
 BENCHMARK_PATH = re.compile(
-    r"(?P<dataset>[^/]+)/rho(?P<rho>[^/]+)/split(?P<split>\d+)/(?P<method>[^/]+)/seed(?P<seed>\d+)\.(?P<job>\w+)\.tsv$"
+    r"(?P<dataset>[^/]+)/rho(?P<rho>[^/]+)/split(?P<split>\d+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/[0-9a-f]+/"
+    r"(?P<job>\w+)\.benchmark\.tsv$"
 )
 COLUMNS = ["dataset", "rho", "split", "method", "seed", "job", "wall_s", "max_rss_mb"]
 
@@ -23,7 +25,7 @@ def read_benchmark(path: str | Path) -> dict[str, Any]:
     """One job's row: the cell from the file's path, seconds and peak RSS from its last line."""
     match = BENCHMARK_PATH.search(Path(path).as_posix())
     if match is None:
-        raise ReportError(f"{path}: not a per-cell benchmark file (<dataset>/rho<r>/split<s>/<method>/seed<n>.<job>.tsv)")
+        raise ReportError(f"{path}: not a per-cell benchmark file (<dataset>/rho<r>/split<s>/<method>/seed<n>/<key>/<job>.benchmark.tsv)")
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text()), delimiter="\t"))
     if not rows or "s" not in rows[-1]:
         raise ReportError(f"{path}: no benchmark line with an `s` column")

@@ -366,13 +366,24 @@ def write_tables(
     return written
 
 
-def summary(df: pd.DataFrame) -> dict[str, Any]:
-    """Mean final-epoch metrics per (dataset, rho, method), for `dvc metrics show`."""
+def summary_key(dataset: str, rho: float) -> str:
+    """`digits_rho10`: a (dataset, rho) in the headline metrics."""
+    return f"{dataset}_rho{rho:g}"
+
+
+def summary(df: pd.DataFrame, method_order: list[str] | None = None) -> dict[str, Any]:
+    """The grid's headline for DVC (`dvc metrics show`, `dvc exp show`): mean final-epoch top-1
+    error and ECE per method and (dataset, rho), method first, so that the columns of an
+    experiment that changed one method sit side by side. Every other figure is in the tables."""
     df = df[df["protocol"] == "final"]
+    order = list(method_order or []) + sorted(set(df["method"]) - set(method_order or []))
     out: dict[str, Any] = {}
-    for (dataset, rho, method), sub in df.groupby(["dataset", "rho", "method"]):
-        out[f"{dataset}/rho{rho:g}/{method}"] = {
-            "top1_err": round(float(sub["top1_err"].mean()), 4), "ece": round(float(sub["ece"].mean()), 4),
-            "n": int(len(sub)),
+    for method in (m for m in order if m in set(df["method"])):
+        rows = df[df["method"] == method]
+        out[method] = {
+            summary_key(dataset, rho): {
+                "top1_err": round(float(sub["top1_err"].mean()), 2), "ece": round(float(sub["ece"].mean()), 2),
+            }
+            for (dataset, rho), sub in rows.groupby(["dataset", "rho"])
         }
     return out

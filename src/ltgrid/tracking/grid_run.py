@@ -21,8 +21,12 @@ def is_grid_run(tags: dict[str, str]) -> bool:
 
 
 def summary_metrics(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
-    """`results/metrics/<grid>.json` ({'digits/rho10/ce': {'top1_err': .., 'ece': ..}}) as MLflow metrics."""
-    return {f"{cell}/{key}": float(value) for cell, stats in summary.items() for key, value in stats.items() if key != "n"}
+    """`results/metrics/<grid>.json` ({'ce': {'digits_rho10': {'top1_err': .., 'ece': ..}}}) as
+    MLflow metrics named `digits_rho10/ce/top1_err`."""
+    return {
+        f"{where}/{method}/{key}": float(value)
+        for method, by_where in summary.items() for where, stats in by_where.items() for key, value in stats.items()
+    }
 
 
 def grid_runs(uri: str, experiment_id: str, grid: str) -> list:

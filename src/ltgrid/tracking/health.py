@@ -29,7 +29,7 @@ def _fresh_start(db: Path, record: Path | None) -> str:
     moved = f"mv {db} {db}.damaged"
     if record is None or not record.exists():
         return f"move it aside (`{moved}`) and rerun"
-    return f"move it aside and start a new experiment (`{moved} && rm {record}`), then rerun: every cell retrains into it"
+    return f"move it aside and start a new experiment (`{moved} && rm {record}`), then rerun: cells trained from now on log into it; finished cells keep their results and are not retrained"
 
 
 def _damage(db: Path) -> str | None:
@@ -66,7 +66,7 @@ def _recorded(info: dict[str, Any]) -> str | None:
 
 def _record_problem(uri: str, db: Path, record: Path, info: dict[str, Any]) -> str | None:
     """Does the store hold the experiment that the grid's tracking.json names?"""
-    start_over = f"or `rm {record}` to start a new experiment there (every cell of the grid retrains into it)"
+    start_over = f"or `rm {record}` to start a new experiment there (finished cells keep their results; cells trained from now on log into it)"
     if _recorded(info) != uri:
         return (
             f"tracking store {redact(uri)}: the grid's experiment was recorded in {redact(str(info.get('uri')))} "
@@ -101,7 +101,7 @@ def store_problem(uri: str, record: str | Path | None = None) -> str | None:
     try:
         info = read_json(record) if record is not None and record.exists() else None
     except (OSError, ValueError) as exc:
-        return f"{record} is unreadable ({exc}): `rm {record}` and rerun (every cell of the grid retrains)"
+        return f"{record} is unreadable ({exc}): `rm {record}` and rerun (a new experiment; finished cells are not retrained)"
     if db is None:
         if info is not None and _recorded(info) != uri:
             return _record_problem(uri, Path(), record, info)

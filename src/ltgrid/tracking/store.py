@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+# The grid's tracking params ({"grid", "tracking"}, JSON), set by the Snakefile for its jobs: where
+# a job logs is not a job input, so a new store (a fresh clone that pulled the cells) retrains nothing.
+TRACKING_ENV = "LTGRID_TRACKING"
 RECIPE_TAG = "ltgrid.recipe"  # the resolved cell's fingerprint (params.fingerprint)
 STORE_NAME = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"  # also plain `mlflow server`'s default --artifacts-destination
@@ -117,6 +120,32 @@ def ensure_experiment(uri: str, name: str, root: str | Path | None = None) -> st
     (the rule tracking_store); a file lock makes concurrent callers safe all the same."""
     with _store_lock(uri):
         return _ensure_experiment(uri, name, root)
+
+
+def grid_experiment(config: dict[str, Any]) -> dict[str, Any]:
+    """The grid's store and experiment ({"grid", "tracking"} params), created when new and given
+    the headline view: what tracking.json records and what a train job logs into. Safe to call
+    from concurrent jobs (the store lock)."""
+    from ltgrid.tracking.views import set_headline_view
+
+    uri = tracking_uri((config.get("tracking") or {}).get("uri"))
+    name = experiment_name(config)
+    exp_id = ensure_experiment(uri, name)
+    set_headline_view(client(uri), exp_id)
+    return {**store_record(uri), "experiment": name, "experiment_id": exp_id}
+
+
+def job_experiment(config_json: str | None = None) -> dict[str, Any]:
+    """The experiment a workflow job logs into: grid_experiment of `config_json`, else of the
+    tracking params the Snakefile put in LTGRID_TRACKING."""
+    import json
+
+    text = config_json or os.environ.get(TRACKING_ENV)
+    if not text:
+        from ltgrid.errors import UserError
+
+        raise UserError(f"no tracking params: pass --tracking-config or run the job from the workflow (it sets {TRACKING_ENV})")
+    return grid_experiment(json.loads(text))
 
 
 def _ensure_experiment(uri: str, name: str, root: str | Path | None) -> str:
@@ -301,6 +330,13 @@ def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
     }
 
 
+def run_name(cell: dict[str, Any]) -> str:
+    """What the runs table shows first, method first: `unimix_bayias digits rho=10 seed=0`
+    (the split seed only when it is not 0); the full cell label is the `cell` tag."""
+    split = f" split={cell['split_seed']}" if cell["split_seed"] else ""
+    return f"{cell['method']} {cell['dataset']} rho={cell['rho']:g} seed={cell['seed']}{split}"
+
+
 def open_cell_run(
     tracking: dict[str, str], cell: dict[str, Any], label: str, run_id: str | None
 ) -> tuple[CellRun, bool]:
@@ -309,7 +345,7 @@ def open_cell_run(
     uri = recorded_store(tracking)
     if run_id is not None:
         return CellRun(uri, run_id), True
-    run, reused = CellRun.for_cell(uri, tracking["experiment_id"], label.split("/", 1)[1],
+    run, reused = CellRun.for_cell(uri, tracking["experiment_id"], run_name(cell),
                                    cell_tags(cell, label))
     run.log_params(cell)
     return run, reused
@@ -317,8 +353,21 @@ def open_cell_run(
 
 def log_evaluation(run_record: dict[str, Any], metrics: dict[str, float], files: Iterable[Path],
                    figures: Iterable[Path]) -> None:
-    """An evaluated cell into the run training made (named in run.json): metrics, files, figures/."""
+    """An evaluated cell into the run training made (named in run.json): metrics, files, figures/.
+
+    A cell trained elsewhere and pulled with `dvc pull` names a run of another store: it is
+    evaluated all the same, and says so instead of logging."""
+    import sys
+
+    from mlflow.exceptions import MlflowException
+
     run = CellRun(recorded_store(run_record, "tracking_uri"), run_record["run_id"])
+    try:
+        run.client.get_run(run.run_id)
+    except MlflowException:
+        print(f"note: MLflow run {run.run_id} of this cell is not in {redact(run.uri)} (the cell was trained "
+              "elsewhere and pulled); its evaluation is not logged there", file=sys.stderr)
+        return
     run.log_metrics(metrics)
     run.log_artifacts(files)
     run.log_artifacts(figures, "figures")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ltgrid.io import read_json
 from ltgrid.tracking.store import project_root, recorded_store, redact, tracking_uri
+from ltgrid.tracking.views import view_url
 
 
 def grid_record(grid: str | None, root: str | Path | None = None) -> dict | None:
@@ -33,9 +34,10 @@ def grid_record(grid: str | None, root: str | Path | None = None) -> dict | None
 
 
 def runs_url(host: str, port: int, experiment_id: str | None) -> str:
+    """The grid's runs table in its headline view (tracking.views), or the UI's home page."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}/"
-    return f"{base}#/experiments/{experiment_id}/runs" if experiment_id is not None else base
+    return view_url(base, experiment_id) if experiment_id is not None else base
 
 
 def _wait_ready(proc: subprocess.Popen, url: str, timeout_s: float = 240) -> bool:

@@ -435,6 +435,17 @@ def failures_marked(run: CellRun, cell: dict[str, Any], label: str) -> Iterator[
         raise
 
 
+def check_batch(cell: dict[str, Any], parts: CellParts, split_path: str | Path, label: str) -> None:
+    """No epoch without a full optimiser step: `validate` refuses a batch larger than a split it
+    can size beforehand; this catches the rest (list files, plugin sources) before training."""
+    n_train, batch = len(parts.feed.train_labels), cell["recipe"]["batch_size"]
+    if batch > n_train:
+        raise TrainingError(
+            f"{label}: recipes.{cell['recipe_name']}.batch_size = {batch} is larger than the training split "
+            f"{split_path} ({n_train} images): an epoch would make no full optimiser step; use a batch of at most {n_train}"
+        )
+
+
 def train_cell(
     cell: dict[str, Any],
     data_path: str | Path,
@@ -452,6 +463,7 @@ def train_cell(
         torch.set_num_threads(threads)
     seed_everything(cell["seed"], bool(cell["recipe"]["deterministic"]))
     parts = build_parts(cell, data_path, split_path, stage1_model)
+    check_batch(cell, parts, split_path, label)
     state, saved = resume(out_dir, cell, parts, label)
     run, reused = open_cell_run(tracking, cell, label, state.run_id)
     if not reused:
