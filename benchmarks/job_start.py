@@ -68,7 +68,7 @@ def train_inputs(work: Path) -> list[str]:
         "--options", json.dumps(params.split_options(config, "digits")), "--out", "split.json", cwd=work)
     cli("init-tracking", "--config", json.dumps({"grid": "job-start"}), "--out", "tracking.json", cwd=work)
     return ["train", "--cell", json.dumps(cell), "--data", "dataset.npz", "--split", "split.json",
-            "--tracking", "tracking.json", "--threads", "1"]
+            "--tracking-config", json.dumps({"grid": "job-start"}), "--threads", "1"]
 
 
 def first_step(work: Path, args: list[str], run: int) -> float:

@@ -20,7 +20,7 @@ def _validate(args: argparse.Namespace) -> int:
     from ltgrid import params
 
     for path in args.params:
-        config = params.load(path, args.schema or params.DEFAULT_SCHEMA)
+        config = params.load(path, args.schema or params.DEFAULT_SCHEMA, check_files=not args.skip_files)
         print(f"{path}: valid; {len(params.cells(config))} cells")
     return 0
 
@@ -248,6 +248,8 @@ def _data_commands(sub: Any) -> None:
     s = sub.add_parser("validate", help="check params files against the schema and the registries")
     s.add_argument("params", nargs="+")
     s.add_argument("--schema", default=None, help="default: the project's workflow/schemas/params.schema.yaml")
+    s.add_argument("--skip-files", action="store_true",
+                   help="do not look for the local files the sources name (a grid to run elsewhere)")
     s.set_defaults(func=_validate)
 
     s = sub.add_parser("prepare", help="build a dataset's dataset.npz from its source params")
@@ -383,19 +385,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _same_file(a: Any, b: Any) -> bool:
-    """Whether two streams write to one file (a captured stream counts as the same)."""
+def _stderr_to_a_file() -> bool:
+    """Whether stderr is redirected to a regular file that stdout does not also write to."""
+    import stat
+
     try:
-        sa, sb = os.fstat(a.fileno()), os.fstat(b.fileno())
+        err, out = os.fstat(sys.stderr.fileno()), os.fstat(sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
-        return True
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+        return False
+    return stat.S_ISREG(err.st_mode) and (err.st_dev, err.st_ino) != (out.st_dev, out.st_ino)
 
 
 def report_error(message: str) -> None:
-    """`error: ...` on stderr, and on stdout too when stderr goes elsewhere: a rule sends a job's
+    """`error: ...` on stderr, and on stdout too when stderr goes to a file: a rule sends a job's
     stderr to its log file, and the reason a job failed must reach the console beside
     Snakemake's own report of the failure, not only the log."""
     print(f"error: {message}", file=sys.stderr, flush=True)
-    if not _same_file(sys.stdout, sys.stderr):
+    if _stderr_to_a_file():
         print(f"error: {message}", flush=True)

@@ -385,8 +385,9 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA, c
     return config
 
 
-def load(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA, root: str | Path = ".") -> dict[str, Any]:
-    return validate(resolve_includes(load_yaml(path), root), schema_path)
+def load(path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA, root: str | Path = ".",
+         check_files: bool = True) -> dict[str, Any]:
+    return validate(resolve_includes(load_yaml(path), root), schema_path, check_files)
 
 
 def format_rho(rho: float) -> str:

@@ -103,13 +103,11 @@ def tampered(kind: str, folder: Path) -> tuple[dict, str]:
         hostile = folder / "hostile.tar.gz"
         name = make_hostile_archive(hostile, "dotdot")
         return {"local": str(hostile), "sha256": sha256(hostile)}, f"member {name!r} climbs out of the target folder"
-    if kind == "missing local source":
-        return {"local": str(folder / "absent.tar.gz"), "sha256": sha256(good)}, "absent.tar.gz does not exist"
     url = f"http://127.0.0.1:{closed_port()}/cifar-10-python.tar.gz"
     return {"url": url, "sha256": sha256(good)}, f"could not download {url}"
 
 
-CASES = ["wrong checksum", "truncated archive", "member escaping its folder", "missing local source", "unreachable URL"]
+CASES = ["wrong checksum", "truncated archive", "member escaping its folder", "unreachable URL"]
 
 
 @pytest.mark.parametrize("kind", CASES)
@@ -134,3 +132,72 @@ def test_bad_data_source_leaves_nothing_half_written(project, tmp_path, kind):
     verified = kind in ("truncated archive", "member escaping its folder")
     assert left == (["download", "download/cifar-10-python.tar.gz"] if verified else []), left
     assert not (tmp_path.parent / "evil.txt").exists() and not (project / "data/evil.txt").exists()
+
+
+# ---------------------------------------------------------------- one `error:` line, before any job, nothing created
+
+def one_error_line(proc) -> str:
+    """The run failed with exactly one line of output, `error: ...` (no Snakemake header, no traceback)."""
+    out = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode != 0 and len(out) == 1 and out[0].startswith("error: "), "\n".join(out[-40:])
+    return out[0]
+
+
+def nothing_created(root: Path, grid: str) -> None:
+    assert not (root / "mlflow.db").exists() and not (root / "results/runs" / grid).exists()
+    assert not (root / "data/raw" / grid).exists() and not (root / "results/logs" / grid).exists()
+
+
+def test_a_yaml_syntax_error_names_its_file_line_and_column(project):
+    bad = project / "params" / "typo.yaml"
+    bad.write_text("grid: typo\nseeds: [0\nmethods: [ce]\n")
+    try:
+        for cmd in (["snakemake", "--cores", "1", "--config", "grid=typo"], ["python", "-m", "ltgrid", "validate", str(bad)]):
+            line = one_error_line(run(cmd, project, check=False))
+            assert "params/typo.yaml, line 3, column 8: not valid YAML" in line, line
+        nothing_created(project, "typo")
+    finally:
+        bad.unlink()
+
+
+def test_a_grid_name_without_a_file_lists_the_grids(project):
+    line = one_error_line(run(["snakemake", "--cores", "1", "--config", "grid=nosuch"], project, check=False))
+    assert "grid = 'nosuch': no file params/nosuch.yaml" in line and "default" in line, line
+
+
+def test_a_missing_local_source_is_refused_before_any_job(project, tmp_path):
+    config = tiny_grid(grid="absent")
+    config["datasets"] = {"cifar": {
+        "source": {"kind": "cifar10", "local": str(tmp_path / "absent.tar.gz"), "sha256": "0" * 64},
+        "ratios": [10], "model": "resnet32", "recipe": "digits",
+    }}
+    params_file = write_params(tmp_path / "absent.yaml", config)
+    line = one_error_line(run(["snakemake", "--cores", "1", "--configfile", str(params_file)], project, check=False))
+    assert f"datasets.cifar.source.local = '{tmp_path / 'absent.tar.gz'}': no such file" in line, line
+    nothing_created(project, "absent")
+    check = run(["python", "-m", "ltgrid", "validate", str(params_file)], project, check=False)
+    assert check.returncode == 2 and "absent.tar.gz" in check.stderr and "no such file" in check.stderr
+    # a dry run plans without the files a job will read (they may arrive later)
+    assert run(["snakemake", "-n", "--cores", "1", "--configfile", str(params_file)], project).returncode == 0
+
+
+def test_an_official_archive_of_the_wrong_size_is_refused(project, tmp_path):
+    short = tmp_path / "cifar-10-python.tar.gz"
+    short.write_bytes(b"x" * 1000)
+    config = tiny_grid(grid="short")
+    config["datasets"] = {"cifar": {"source": {"kind": "cifar10", "local": str(short)}, "ratios": [10],
+                                    "model": "resnet32", "recipe": "digits"}}
+    line = one_error_line(run(["snakemake", "--cores", "1", "--configfile", str(write_params(tmp_path / "s.yaml", config))],
+                              project, check=False))
+    assert "1,000 bytes, the official archive has 170,498,071" in line, line
+    nothing_created(project, "short")
+
+
+def test_a_batch_larger_than_the_split_is_refused_with_the_numbers(project, tmp_path):
+    config = tiny_grid(grid="bigbatch")
+    config["recipes"]["digits"]["batch_size"] = 100000
+    line = one_error_line(run(["snakemake", "--cores", "1", "--configfile", str(write_params(tmp_path / "b.yaml", config))],
+                              project, check=False))
+    assert ("recipes.digits.batch_size = 100000: larger than the training split of dataset digits at rho=10 "
+            "(403 images)") in line, line
+    nothing_created(project, "bigbatch")

@@ -1,7 +1,9 @@
-"""The whole pipeline for real: DVC runs Snakemake, which trains, evaluates, tabulates and logs to MLflow.
+"""The whole pipeline for real: `make run` sets up the checkout's venv and runs DVC, which runs
+Snakemake, which trains, evaluates, tabulates and logs to MLflow.
 
-One tiny digits grid (5 methods x 1 ratio, 3 epochs) runs once through `dvc repro` in a
-fresh copy of the project; the tests then read what it left behind.
+One tiny digits grid (5 methods x 1 ratio, 3 epochs) runs once through `make run` in a fresh
+copy of the project; the tests then read what it left behind, and the last one takes the tools
+in the order people use them (README "The tools in order").
 """
 
 from __future__ import annotations
@@ -9,16 +11,29 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_project, data_file, run, tiny_grid, write_params
+from conftest import ROOT, cell_dir, copy_project, data_file, run, tiny_grid, write_params
 
 pytestmark = pytest.mark.pipeline
 METHODS = ["ce", "bayias", "mixup", "unimix", "unimix_bayias"]
+
+
+def in_venv(root: Path) -> dict[str, str]:
+    """The environment of a shell where the checkout's venv is active (README: `source .venv/bin/activate`)."""
+    return {"PATH": f"{root / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}", "VIRTUAL_ENV": str(root / ".venv")}
+
+
+def make_run(root: Path) -> subprocess.CompletedProcess:
+    """The README's first command. Its venv borrows the test run's packages (LTGRID_BASE_VENV), so
+    that a second torch is not installed; the checkout's own code goes into its own venv."""
+    return run(["make", "run", f"LTGRID_BASE_VENV={Path(sys.executable).parent.parent}"], root, timeout=1800)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +42,8 @@ def project(tmp_path_factory) -> Path:
     # dvc.yaml tracks params/default.yaml: the tiny grid takes its place in this copy.
     write_params(root / "params" / "default.yaml", tiny_grid(grid="default", methods=METHODS))
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "tiny grid"], root)
-    run(["dvc", "repro"], root, timeout=1200)
+    out = make_run(root)
+    assert "| unimix_bayias |" in out.stdout, out.stdout[-3000:]  # the bare `dvc repro` prints the table
     return root
 
 
@@ -35,6 +51,38 @@ def planned_jobs(root: Path, *extra: str) -> list[str]:
     """Rule names of the jobs `snakemake -n` would run."""
     out = run(["snakemake", "-n", "--cores", "1", *extra], root).stdout
     return re.findall(r"^rule (\w+):", out, flags=re.M) + re.findall(r"^localrule (\w+):", out, flags=re.M)
+
+
+def tracked_changes(root: Path) -> list[str]:
+    """`git status` lines of tracked files that are modified or deleted (staged or not)."""
+    lines = run(["git", "status", "--porcelain"], root).stdout.splitlines()
+    return [line for line in lines if not line.startswith("??")]
+
+
+def cell_folders(root: Path, grid: str = "default") -> dict[str, set[str]]:
+    """Each method's cell folders (their keys) under results/runs/<grid>."""
+    out: dict[str, set[str]] = {}
+    for folder in (root / "results/runs" / grid).glob("*/rho*/split*/*/seed*/*"):
+        out.setdefault(folder.parent.parent.name, set()).add(folder.name)
+    return out
+
+
+def test_make_run_leaves_the_tree_clean_and_dvc_up_to_date(project):
+    """`make run` changes no tracked file (its dvc.lock files are new, for the user to commit), DVC
+    sees the default grid up to date and every other grid as never run, and `dvc repro` trains nothing."""
+    assert tracked_changes(project) == [], tracked_changes(project)
+    untracked = run(["git", "status", "--porcelain"], project).stdout.split()
+    assert "dvc.lock" in untracked and "grids/dvc.lock" in untracked
+    assert (project / ".venv/bin/snakemake").exists() and (project / ".venv/bin/dvc").exists()
+    stale = stale_stages(project)
+    assert set(stale) == never_run(project, "default"), stale
+    for changes in stale.values():  # DVC's word for a grid never run: its params are new, its outputs absent
+        outs = next(c["changed outs"] for c in changes if "changed outs" in c)
+        assert set(outs.values()) == {"deleted"}, changes
+    before = cell_folders(project)
+    out = run(["dvc", "repro"], project, env=in_venv(project), timeout=600)
+    assert "didn't change, skipping" in out.stdout and "rule train" not in out.stdout + out.stderr, out.stdout[-2000:]
+    assert cell_folders(project) == before and tracked_changes(project) == []
 
 
 def test_tables_list_every_method(project):
@@ -48,14 +96,14 @@ def test_tables_list_every_method(project):
 
 
 def test_job_costs_table_has_every_train_and_evaluate_job(project):
-    costs = pd.read_csv(project / "results/benchmarks/default/job_costs.csv")
+    costs = pd.read_csv(project / "results/tables/default/job_costs.csv")
     assert len(costs) == 2 * len(METHODS) and set(costs["job"]) == {"train", "evaluate"}
     assert sorted(costs.loc[costs["job"] == "train", "method"]) == sorted(METHODS)
     assert (costs["wall_s"] > 0).all() and (costs["max_rss_mb"] > 0).all()
 
 
 def test_metrics_json_beside_predictions(project):
-    cell = project / "results/runs/default/digits/rho10/split0/unimix_bayias/seed0"
+    cell = cell_dir(project, "params/default.yaml", "unimix_bayias")
     metrics = json.loads((cell / "metrics.json").read_text())
     final = metrics["protocols"]["final"]
     assert (cell / "predictions.npz").exists()
@@ -116,7 +164,8 @@ def test_changing_one_method_reruns_only_its_cells(project):
         trained = re.findall(r"method=(\w+)", out)
         assert set(trained) == {"mixup"}, out
         jobs = planned_jobs(project)
-        assert sorted(jobs) == ["all", "comparison", "evaluate", "grid_run", "reliability_overlay", "tables", "test_agnostic_figure", "train"], jobs
+        assert sorted(jobs) == ["all", "comparison", "evaluate", "grid_run", "job_costs", "reliability_overlay", "tables",
+                                "test_agnostic_figure", "train"], jobs
         diff = run(["dvc", "params", "diff"], project).stdout
         assert "method_library.mixup.mixing.alpha" in diff
     finally:
@@ -156,9 +205,9 @@ def test_bad_params_stop_before_any_job(project, tmp_path, mutate, expected):
 def test_dvc_tracks_data_and_splits(project):
     lock = yaml.safe_load((project / "grids" / "dvc.lock").read_text())
     outs = {o["path"]: o for o in lock["stages"]["grid@default"]["outs"]}
-    assert set(outs) == {"data/raw/default", "data/splits/default", "results/tables/default", "results/figures/default",
-                         "results/metrics/default.json"}
-    assert "md5" in outs["data/raw/default"] and "md5" in outs["data/splits/default"]
+    assert set(outs) == {"data/raw/default", "data/splits/default", "results/runs/default", "results/tables/default",
+                         "results/figures/default", "results/metrics/default.json"}
+    assert all("md5" in out for out in outs.values())  # every output is cached: `dvc push` shares it
     default = yaml.safe_load((project / "params/default.yaml").read_text())
     splits = json.loads(data_file(project, default, "digits", "10").read_text())
     assert splits["counts"] == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
@@ -189,7 +238,7 @@ def test_grid_run_holds_the_tables_and_overlays(project, tmp_path, monkeypatch):
     local = client.download_artifacts(grid_run.info.run_id, "tables/top1_err_final.md", str(tmp_path))
     assert Path(local).read_text() == (project / "results/tables/default/top1_err_final.md").read_text()
     summary = json.loads((project / "results/metrics/default.json").read_text())
-    assert grid_run.data.metrics["digits/rho10/ce/top1_err"] == summary["digits/rho10/ce"]["top1_err"]
+    assert grid_run.data.metrics["digits_rho10/ce/top1_err"] == summary["ce"]["digits_rho10"]["top1_err"]
 
 
 def test_each_cell_run_records_its_split_as_a_dataset(project):
@@ -217,7 +266,7 @@ ALPHA_KEY = "method_library.mixup.mixing.alpha"
 
 
 def cell_metrics(root: Path, method: str, grid: str = SECOND) -> Path:
-    return root / f"results/runs/{grid}/digits/rho10/split0/{method}/seed0/metrics.json"
+    return cell_dir(root, f"params/{grid}.yaml", method) / "metrics.json"
 
 
 def commit(root: Path, message: str) -> None:
@@ -237,7 +286,7 @@ def second(project) -> Path:
     config["method_library"] = {"mixup": {"mixing": {"alpha": 1.0}}}
     write_params(project / "params" / f"{SECOND}.yaml", config)
     out = run(["dvc", "repro", SECOND_STAGE], project, timeout=1200, env={"LTGRID_SNAKEMAKE_ARGS": "--resources gpu=1"})
-    command = f"Command: .*snakemake --cores all --configfile params/{SECOND}.yaml --resources gpu=1\n"
+    command = f"Command: .*snakemake --cores all --config grid={SECOND} --resources gpu=1\n"
     assert re.search(command, out.stdout + out.stderr), (out.stdout + out.stderr)[:3000]
     commit(project, "second grid")
     return project
@@ -256,12 +305,13 @@ def test_an_edit_in_a_second_grid_stales_that_grid_and_reruns_its_method_only(se
     diff = run(["dvc", "params", "diff"], second).stdout
     assert ALPHA_KEY in diff and "0.4" in diff, diff
 
-    mtimes = {m: cell_metrics(second, m).stat().st_mtime_ns for m in ("ce", "mixup")}
+    ce_mtime = cell_metrics(second, "ce").stat().st_mtime_ns
+    mixup_before = set(cell_folders(second, SECOND)["mixup"])
     table = second / f"results/tables/{SECOND}/top1_err_final.md"
     table_mtime = table.stat().st_mtime_ns
     run(["dvc", "repro", SECOND_STAGE], second, timeout=1200)
-    assert cell_metrics(second, "ce").stat().st_mtime_ns == mtimes["ce"], "ce's cell reran"
-    assert cell_metrics(second, "mixup").stat().st_mtime_ns > mtimes["mixup"]
+    assert cell_metrics(second, "ce").stat().st_mtime_ns == ce_mtime, "ce's cell reran"
+    assert cell_metrics(second, "mixup").exists() and cell_metrics(second, "mixup").parent.name not in mixup_before
     assert table.stat().st_mtime_ns > table_mtime
     assert set(stale_stages(second)) == never_run(second, "default", SECOND)
     shown = run(["dvc", "metrics", "show", "--json"], second).stdout
@@ -312,33 +362,13 @@ def test_dvc_experiments_try_a_hyperparameter_and_compare(second):
             second, timeout=1200)
     metrics = experiment_metrics(json.loads(run(["dvc", "exp", "show", "--json"], second).stdout))
     assert {"alpha-0.2", "alpha-2.0"} <= set(metrics), metrics.keys()
-    mixup = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["digits/rho10/mixup"] for name in ("alpha-0.2", "alpha-2.0")]
+    mixup = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["mixup"]["digits_rho10"] for name in ("alpha-0.2", "alpha-2.0")]
     assert mixup[0] != mixup[1], mixup
-    ce = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["digits/rho10/ce"] for name in ("alpha-0.2", "alpha-2.0")]
+    ce = [metrics[name][f"results/metrics/{SECOND}.json"]["data"]["ce"]["digits_rho10"] for name in ("alpha-0.2", "alpha-2.0")]
     assert ce[0] == ce[1]  # the other method's cell did not rerun
     table = run(["dvc", "exp", "show", "--only-changed", "--csv"], second).stdout
     assert "alpha-0.2" in table and ALPHA_KEY in table
     commit(second, "after experiments")
-
-
-def test_data_and_splits_round_trip_through_a_dvc_remote(second, tmp_path):
-    run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], second)
-    run(["dvc", "push"], second, timeout=600)
-    commit(second, "remote")
-    fresh = tmp_path / "fresh"
-    run(["git", "clone", "-q", str(second), str(fresh)], tmp_path)
-    assert not (fresh / "data").exists()
-    # the grids that ran: a bare `dvc pull` also names every never-run grid (no hashes) and exits 1
-    run(["dvc", "pull", "grids/dvc.yaml:grid@default", SECOND_STAGE], fresh, timeout=600)
-    for grid in ("default", SECOND):
-        config = yaml.safe_load((fresh / f"params/{grid}.yaml").read_text())
-        split = data_file(fresh, config, "digits", "10")
-        assert split.read_bytes() == (second / split.relative_to(fresh)).read_bytes()
-        raw = data_file(fresh, config, "digits")
-        newer = split.stat().st_mtime_ns + 10**9
-        os.utime(raw, ns=(newer, newer))  # the dataset checked out after its split, as a pull may do
-        jobs = planned_jobs(fresh, "--configfile", f"params/{grid}.yaml")
-        assert "train" in jobs and not {"prepare_dataset", "split"} & set(jobs), jobs
 
 
 def test_plain_mlflow_ui_in_the_moved_project_root_shows_every_run(project, tmp_path):
@@ -393,3 +423,53 @@ def urllib_get(url: str):
     import urllib.request
 
     return urllib.request.urlopen(url, timeout=60)
+
+
+# ---------------------------------------------------------------- the tools in the order people use them
+
+def trained(output: str) -> list[str]:
+    """Methods of the train jobs a Snakemake run's output shows."""
+    return re.findall(r"rule train:\n\s+wildcards: [^\n]*method=([\w.-]+)", output)
+
+
+def test_the_tools_in_the_order_people_use_them(project, tmp_path):
+    """After `make run` (the fixture; test_make_run_leaves_the_tree_clean_and_dvc_up_to_date): an
+    edited method through `dvc exp run` retrains only its cells, a key no job reads retrains
+    nothing, `dvc push`; a second fresh clone pulls, `dvc repro` trains nothing and has the
+    pusher's tables, and an edit there retrains only the edited method's cells."""
+    env = in_venv(project)
+    before = cell_folders(project)
+    edit = run(["dvc", "exp", "run", "-S", "params/methods.yaml:method_library.unimix.mixing.alpha=0.5"], project,
+               env=env, timeout=1200)
+    assert trained(edit.stdout) == ["unimix"], edit.stdout[-3000:]
+    after = cell_folders(project)
+    assert {m for m in METHODS if after[m] != before[m]} == {"unimix"} and before["unimix"] < after["unimix"]
+    relabel = run(["dvc", "exp", "run", "-S", "params/default.yaml:description=relabelled"], project, env=env, timeout=600)
+    assert trained(relabel.stdout) == [] and "Nothing to be done" in relabel.stdout, relabel.stdout[-3000:]
+    assert cell_folders(project) == after
+
+    # Share: commit what DVC recorded, push the cached outputs to a remote.
+    run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], project, env=env)
+    commit(project, "the grid as run here, shared")
+    run(["dvc", "push"], project, env=env, timeout=600)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    assert not (clone / "results").exists() and not (clone / "data").exists()
+    run(["dvc", "pull", "grids/dvc.yaml:grid@default"], clone, env=env, timeout=600)
+    config = yaml.safe_load((clone / "params/default.yaml").read_text())
+    raw = data_file(clone, config, "digits")
+    newer = data_file(clone, config, "digits", "10").stat().st_mtime_ns + 10**9
+    os.utime(raw, ns=(newer, newer))  # the dataset checked out after its split and cells, as a pull may do
+    assert planned_jobs(clone) == [], "a pulled grid must plan nothing"
+    again = run(["dvc", "repro"], clone, env=env, timeout=600)
+    assert trained(again.stdout) == [] and "didn't change, skipping" in again.stdout, again.stdout[-2000:]
+    tables = project / "results/tables/default"
+    for path in tables.iterdir():
+        assert (clone / "results/tables/default" / path.name).read_bytes() == path.read_bytes(), path.name
+
+    # In the clone (no Snakemake metadata, every file as the pull wrote it), an edit retrains its method only.
+    params = yaml.safe_load((clone / "params/methods.yaml").read_text())
+    params["method_library"]["mixup"]["mixing"]["alpha"] = 0.3
+    write_params(clone / "params/methods.yaml", params)
+    edited = run(["dvc", "repro"], clone, env=env, timeout=1200)
+    assert trained(edited.stdout) == ["mixup"], edited.stdout[-3000:]

@@ -47,52 +47,87 @@ def test_gpu_jobs_run_side_by_side_with_distinct_gpus(slurm_cluster: SlurmCluste
 
 
 REPO = Path(__file__).resolve().parents[2]
-# Fewer epochs than the embedded grid's 200, merged over params/default.yaml: the cells
-# (dataset x ratio x method x seed) stay the default grid's, the run takes minutes.
-FAST_RECIPE = "recipes:\n  digits:\n    epochs: 3\n    lr_schedule: {warmup_epochs: 1, steps: [{epoch: 2, factor: 0.1}]}\n"
+PROFILE_ARGS = "--profile workflow/profiles/slurm --slurm-init-seconds-before-status-checks 5 --slurm-keep-successful-logs"
+
+
+def fast_default_grid(repo: Path) -> None:
+    """The embedded grid's cells (dataset x ratio x method x seed) with 3 epochs: minutes, not hours."""
+    import yaml
+
+    path = repo / "params" / "default.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["recipes"]["digits"].update(epochs=3, lr_schedule={"warmup_epochs": 1, "steps": [{"epoch": 2, "factor": 0.1}]})
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True, capture_output=True)
 
 
 @pytest.mark.pipeline
-def test_default_grid_runs_on_slurm(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+def test_the_team_set_up_on_slurm(slurm_cluster: SlurmCluster, tmp_path: Path) -> None:
+    """The grid through DVC on the SLURM profile, every cell logging to a shared MLflow server on
+    127.0.0.1; the results pushed to a DVC remote; another clone pulls them and plans nothing."""
+    from test_mlflow_ui import free_port, mlflow_server
+
     if not (REPO / "Snakefile").exists():
         pytest.fail("no Snakefile in the repository root")
     repo = copy_project(tmp_path / "repo")
-    fast = tmp_path / "fast.yaml"
-    fast.write_text(FAST_RECIPE)
-    env = dict(slurm_cluster.env)
-    for var in ("MLFLOW_TRACKING_URI", "LTGRID_GPU_IDS", "LTGRID_SLOTS_PER_GPU", "LTGRID_LOCK_DIR"):
-        env.pop(var, None)
-    env["LTGRID_PROJECT_ROOT"] = str(repo)
-    env["PYTHONPATH"] = os.pathsep.join([str(repo / "src"), env.get("PYTHONPATH", "")])
-    cmd = [
-        sys.executable, "-m", "snakemake", "--profile", "workflow/profiles/slurm",
-        "--configfile", "params/default.yaml", str(fast),
-        "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs",
-    ]
-    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, f"snakemake failed:\n{proc.stderr[-6000:]}\n{slurm_cluster.log_tail()}"
+    fast_default_grid(repo)
+    git(repo, "commit", "-qam", "3 epochs")
+    server_dir = tmp_path / "server"
+    server_dir.mkdir()
+    port = free_port()
+    cmd = ["mlflow", "server", "--backend-store-uri", f"sqlite:///{server_dir / 'mlflow.db'}", "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1"]
+    with mlflow_server(cmd, server_dir, tmp_path / "server.log") as uri:
+        env = dict(slurm_cluster.env)
+        for var in ("LTGRID_GPU_IDS", "LTGRID_SLOTS_PER_GPU", "LTGRID_LOCK_DIR"):
+            env.pop(var, None)
+        env.update(MLFLOW_TRACKING_URI=uri, LTGRID_PROJECT_ROOT=str(repo), LTGRID_SNAKEMAKE_ARGS=PROFILE_ARGS,
+                   PYTHONPATH=os.pathsep.join([str(repo / "src"), env.get("PYTHONPATH", "")]))
+        proc = subprocess.run(["dvc", "repro", "grids/dvc.yaml:grid@default"], cwd=repo, env=env, capture_output=True,
+                              text=True, timeout=1800)
+        assert proc.returncode == 0, f"dvc repro failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}\n{slurm_cluster.log_tail()}"
+        check_cells_ran_on_slurm(repo, uri, slurm_cluster)
 
+        # the results pushed; another clone pulls them and has nothing to do
+        subprocess.run(["dvc", "remote", "add", "-d", "store", str(tmp_path / "remote")], cwd=repo, env=env, check=True)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "grid run on the cluster")
+        subprocess.run(["dvc", "push"], cwd=repo, env=env, check=True, capture_output=True, timeout=600)
+        clone = tmp_path / "clone"
+        git(tmp_path, "clone", "-q", str(repo), str(clone))
+        subprocess.run(["dvc", "pull", "grids/dvc.yaml:grid@default"], cwd=clone, env=env, check=True, capture_output=True,
+                       timeout=600)
+        env["LTGRID_PROJECT_ROOT"] = str(clone)
+        plan = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--config", "grid=default"], cwd=clone,
+                              env=env, capture_output=True, text=True, timeout=600)
+        assert "Nothing to be done" in plan.stdout + plan.stderr, (plan.stdout + plan.stderr)[-4000:]
+
+
+def check_cells_ran_on_slurm(repo: Path, uri: str, cluster: SlurmCluster) -> None:
+    """Every cell trained in its own SLURM job on a GPU of its own, and logged its run to the server."""
     n_cells = len(ltparams.cells(ltparams.load_yaml(repo / "params" / "default.yaml")))
     runs = [json.loads(p.read_text()) for p in sorted((repo / "results" / "runs").rglob("run.json"))]
     assert len(runs) == n_cells, f"expected {n_cells} trained cells, found {len(runs)}"
-
-    # Every training job ran inside SLURM with one GPU of its own at a time.
     assert all(r.get("slurm_job_id") for r in runs), [r.get("slurm_job_id") for r in runs]
     assert len({r["slurm_job_id"] for r in runs}) == n_cells, "two cells shared one SLURM job"
     gpus = [r.get("cuda_visible_devices") for r in runs]
-    assert all(g is not None and g.isdigit() and int(g) < slurm_cluster.n_gpus for g in gpus), gpus
+    assert all(g is not None and g.isdigit() and int(g) < cluster.n_gpus for g in gpus), gpus
     assert len(set(gpus)) > 1, f"all cells ran on GPU {gpus[0]}: SLURM never ran two side by side"
-
     tables = list((repo / "results" / "tables").rglob("*.md"))
     assert tables and all(t.stat().st_size > 0 for t in tables), tables
 
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=runs[0]["tracking_uri"])
     from ltgrid.tracking.grid_run import is_grid_run
 
+    assert {r["tracking_uri"] for r in runs} == {uri}, "a cell logged somewhere else than the shared server"
+    client = mlflow.MlflowClient(tracking_uri=uri)
     found = client.search_runs([runs[0]["experiment_id"]], max_results=1000)
-    found = [r for r in found if not is_grid_run(r.data.tags)]  # the grid's own run holds tables, not a cell
-    assert {r["run_id"] for r in runs} <= {r.info.run_id for r in found}
-    names = [r.info.run_name for r in found]
-    assert len(found) == n_cells and len(set(names)) == n_cells, names
+    cells = [r for r in found if not is_grid_run(r.data.tags)]  # the grid's own run holds tables, not a cell
+    assert {r["run_id"] for r in runs} == {r.info.run_id for r in cells}
+    assert all(r.info.status == "FINISHED" and "final_top1_err" in r.data.metrics for r in cells)
+    names = [r.info.run_name for r in cells]
+    assert len(set(names)) == n_cells, names

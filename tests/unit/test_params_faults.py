@@ -136,7 +136,7 @@ def test_every_problem_is_listed_at_once(config):
 def test_python_yaml_tags_are_refused(tmp_path, tag):
     path = tmp_path / "evil.yaml"
     path.write_text(f"grid: evil\nseeds: {tag}\n")
-    with pytest.raises(params.ParamsError, match=r"evil.yaml is not valid YAML: could not determine a constructor .*python/"):
+    with pytest.raises(params.ParamsError, match=r"evil.yaml, line \d+, column \d+: not valid YAML: could not determine a constructor .*python/"):
         params.load_yaml(path)
 
 
