@@ -91,7 +91,15 @@ def grid_config(root: Path, params_file: str | Path) -> dict:
     from ltgrid import params
 
     path = Path(root) / params_file
-    return params.validate(params.resolve_includes(params.load_yaml(path), root), check_files=False)
+    previous = os.environ.get("LTGRID_PROJECT_ROOT")
+    os.environ["LTGRID_PROJECT_ROOT"] = str(root)  # its plugins/ are imported from there
+    try:
+        return params.validate(params.resolve_includes(params.load_yaml(path), root), check_files=False)
+    finally:
+        if previous is None:
+            os.environ.pop("LTGRID_PROJECT_ROOT", None)
+        else:
+            os.environ["LTGRID_PROJECT_ROOT"] = previous
 
 
 def cell_dir(root: Path, params_file: str | Path, method: str, dataset: str = "digits", rho: str = "10",

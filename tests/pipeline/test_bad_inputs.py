@@ -144,8 +144,15 @@ def one_error_line(proc) -> str:
 
 
 def nothing_created(root: Path, grid: str) -> None:
-    assert not (root / "mlflow.db").exists() and not (root / "results/runs" / grid).exists()
-    assert not (root / "data/raw" / grid).exists() and not (root / "results/logs" / grid).exists()
+    """No folder of the grid, and no MLflow experiment for it (the store itself is the module's)."""
+    import sqlite3
+
+    assert not (root / "results/runs" / grid).exists() and not (root / "results/logs" / grid).exists()
+    assert not (root / "data/raw" / grid).exists() and not (root / "data/splits" / grid).exists()
+    if (root / "mlflow.db").exists():
+        with sqlite3.connect(root / "mlflow.db") as con:
+            names = {row[0] for row in con.execute("SELECT name FROM experiments")}
+        assert f"ltgrid-{grid}" not in names, names
 
 
 def test_a_yaml_syntax_error_names_its_file_line_and_column(project):

@@ -49,7 +49,9 @@ def test_two_clones_each_run_their_own_code(tmp_path):
     # An edit in one clone's src/ shows in that clone's runs only.
     params = clones["a"] / "src/ltgrid/params.py"
     params.write_text(params.read_text().replace("no file {path}; the grids", "no file {path} (edited in a); the grids"))
-    said = {name: in_checkout(root, "snakemake -n --cores 1 --config grid=nosuch", check=False).stdout
-            for name, root in clones.items()}
+    said = {}
+    for name, root in clones.items():
+        proc = in_checkout(root, "snakemake -n --cores 1 --config grid=nosuch", check=False)
+        said[name] = proc.stdout + proc.stderr
     assert "(edited in a)" in said["a"], said["a"]
     assert "no file params/nosuch.yaml; the grids" in said["b"] and "(edited in a)" not in said["b"], said["b"]

@@ -429,7 +429,7 @@ def urllib_get(url: str):
 
 def trained(output: str) -> list[str]:
     """Methods of the train jobs a Snakemake run's output shows."""
-    return re.findall(r"rule train:\n\s+wildcards: [^\n]*method=([\w.-]+)", output)
+    return re.findall(r"rule train:\n(?:[ \t]+[^\n]*\n)*?[ \t]+wildcards: [^\n]*method=([\w.-]+)", output)
 
 
 def test_the_tools_in_the_order_people_use_them(project, tmp_path):
@@ -441,11 +441,11 @@ def test_the_tools_in_the_order_people_use_them(project, tmp_path):
     before = cell_folders(project)
     edit = run(["dvc", "exp", "run", "-S", "params/methods.yaml:method_library.unimix.mixing.alpha=0.5"], project,
                env=env, timeout=1200)
-    assert trained(edit.stdout) == ["unimix"], edit.stdout[-3000:]
+    assert trained(edit.stdout + edit.stderr) == ["unimix"], edit.stderr[-3000:]
     after = cell_folders(project)
     assert {m for m in METHODS if after[m] != before[m]} == {"unimix"} and before["unimix"] < after["unimix"]
     relabel = run(["dvc", "exp", "run", "-S", "params/default.yaml:description=relabelled"], project, env=env, timeout=600)
-    assert trained(relabel.stdout) == [] and "Nothing to be done" in relabel.stdout, relabel.stdout[-3000:]
+    assert trained(relabel.stdout + relabel.stderr) == [] and "Nothing to be done" in relabel.stdout + relabel.stderr, relabel.stderr[-3000:]
     assert cell_folders(project) == after
 
     # Share: commit what DVC recorded, push the cached outputs to a remote.
@@ -462,7 +462,7 @@ def test_the_tools_in_the_order_people_use_them(project, tmp_path):
     os.utime(raw, ns=(newer, newer))  # the dataset checked out after its split and cells, as a pull may do
     assert planned_jobs(clone) == [], "a pulled grid must plan nothing"
     again = run(["dvc", "repro"], clone, env=env, timeout=600)
-    assert trained(again.stdout) == [] and "didn't change, skipping" in again.stdout, again.stdout[-2000:]
+    assert trained(again.stdout + again.stderr) == [] and "didn't change, skipping" in again.stdout, again.stdout[-2000:]
     tables = project / "results/tables/default"
     for path in tables.iterdir():
         assert (clone / "results/tables/default" / path.name).read_bytes() == path.read_bytes(), path.name
@@ -472,4 +472,4 @@ def test_the_tools_in_the_order_people_use_them(project, tmp_path):
     params["method_library"]["mixup"]["mixing"]["alpha"] = 0.3
     write_params(clone / "params/methods.yaml", params)
     edited = run(["dvc", "repro"], clone, env=env, timeout=1200)
-    assert trained(edited.stdout) == ["mixup"], edited.stdout[-3000:]
+    assert trained(edited.stdout + edited.stderr) == ["mixup"], edited.stderr[-3000:]
