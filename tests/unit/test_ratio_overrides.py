@@ -77,3 +77,29 @@ def test_string_ratio_keys_match_too(config):
     config["datasets"]["digits"]["ratio_overrides"] = {"50": {"mixup": {"mixing": {"alpha": 0.3}}}}
     grid = params.validate(config, SCHEMA)
     assert params.method_spec(grid, "digits", "mixup", 50.0)["mixing"]["alpha"] == 0.3
+
+
+# (head, tail, classifier lr factor, shift_bn) of MiSLAS's stage-2 configs, dvlab-research/MiSLAS
+# config/cifar{10,100}/cifar{10,100}_imb{001,002,01}_stage2_mislas.yaml (rho 100, 50, 10); rho 200
+# has no config and keeps rho 100's values (params/paper-cifar.yaml says why)
+MISLAS_CONFIGS = {
+    ("cifar10", "10"): (0.1, 0.0, 0.2, False), ("cifar10", "50"): (0.2, 0.0, 0.2, False),
+    ("cifar10", "100"): (0.3, 0.0, 0.5, False), ("cifar10", "200"): (0.3, 0.0, 0.5, False),
+    ("cifar100", "10"): (0.2, 0.0, 0.1, True), ("cifar100", "50"): (0.3, 0.0, 0.1, True),
+    ("cifar100", "100"): (0.4, 0.1, 0.2, True), ("cifar100", "200"): (0.4, 0.1, 0.2, True),
+}
+
+
+def test_the_paper_grid_runs_mislas_with_the_authors_per_ratio_values(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    grid = params.load("params/paper-cifar.yaml", check_files=False)
+    keys = set()
+    for (dataset, rho), (head, tail, factor, shift_bn) in MISLAS_CONFIGS.items():
+        cell = params.resolve_cell(grid, params.Cell(dataset, rho, 0, "mislas", 0))
+        stage2 = cell["method_spec"]["stage2"]
+        assert (stage2["loss"]["head"], stage2["loss"]["tail"], stage2["classifier_lr_factor"], stage2["shift_bn"]) == (
+            head, tail, factor, shift_bn), (dataset, rho)
+        assert stage2["sampler"] == {"name": "class_cycle", "per_visit": 4, "epoch": "ceil_batches_plus_one", "batch": 128}
+        assert stage2["epochs"] == 10 and stage2["lr"] == 0.1 and stage2["loss"]["shape"] == "concave"
+        keys.add(params.cell_key(cell))
+    assert len(keys) == len(MISLAS_CONFIGS)
