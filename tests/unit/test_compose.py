@@ -133,3 +133,4 @@ def test_the_library_baselines_are_their_authors_forms() -> None:
         sampler = build(name).stage2.sampler
         assert sampler == {"name": "class_cycle", "per_visit": 4, "epoch": epoch, "batch": 128}, name
     assert build("mislas").stage2.shift_bn is False  # every CIFAR-10 config of theirs
+    assert build("crt").stage2.shift_bn and build("lws").stage2.shift_bn  # their feature model runs in train()
