@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from helpers.grids import default_grid, refused
 from ltgrid import params
 
 SCHEMA = params.DEFAULT_SCHEMA
@@ -14,15 +15,7 @@ SCHEMA = params.DEFAULT_SCHEMA
 @pytest.fixture()
 def config(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    grid = params.resolve_includes(params.load_yaml("params/default.yaml"))
-    grid["methods"] = ["ce", "mixup", "mislas"]
-    return grid
-
-
-def refused(config) -> str:
-    with pytest.raises(params.ParamsError) as err:
-        params.validate(config, SCHEMA)
-    return str(err.value)
+    return default_grid(["ce", "mixup", "mislas"])
 
 
 def test_a_ratio_override_changes_only_that_ratios_cells_and_their_keys(config):

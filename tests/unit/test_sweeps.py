@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from helpers.grids import default_grid, refused
 from ltgrid import params, sweeps
 from ltgrid.tracking.store import extension_tags
 
@@ -15,16 +16,9 @@ SCHEMA = params.DEFAULT_SCHEMA
 @pytest.fixture()
 def config(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    grid = params.resolve_includes(params.load_yaml("params/default.yaml"))
-    grid["methods"] = ["ce", "uat"]
+    grid = default_grid(["ce", "uat"])
     grid["sweeps"] = {"uat": {"base": "unimix", "values": {"mixing.alpha": [0.5, 1.0], "mixing.tau": [-0.5, 0]}}}
     return grid
-
-
-def refused(config) -> str:
-    with pytest.raises(params.ParamsError) as err:
-        params.validate(config, SCHEMA)
-    return str(err.value)
 
 
 def test_variants_are_named_by_their_values_and_replace_the_sweep_in_methods(config):
