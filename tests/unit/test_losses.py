@@ -287,6 +287,14 @@ def test_sigmoid_focal_declares_the_prior_bias_and_renormalises_sigmoids_for_pro
     assert torch.allclose(model.classifier.bias, torch.full((10,), -math.log(9)))
     groups = decay_groups(list(model.parameters()), undecayed(model, loss))
     assert groups[1] == {"params": [model.classifier.bias], "weight_decay": 0.0} and groups[0]["params"] == [model.classifier.weight]
+    from ltgrid.train.optim import build_optimizer
+
+    opt = build_optimizer(groups, {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.5})
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    weight, bias = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()
+    opt.step()  # zero gradients: only weight decay moves a parameter
+    assert torch.allclose(model.classifier.weight, weight * 0.95) and torch.equal(model.classifier.bias, bias)
     ce = build_loss("ce", torch.ones(10))
     before = model.classifier.bias.clone()
     init_classifier_bias(model, ce)
