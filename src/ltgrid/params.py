@@ -155,11 +155,15 @@ def method_order(config: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(m for ds in config["datasets"] for m in dataset_methods(config, ds)))
 
 
-def method_spec(config: dict[str, Any], dataset: str, method: str) -> dict[str, Any]:
-    """The method's library entry with the dataset's overrides merged in (its parts only)."""
+def method_spec(config: dict[str, Any], dataset: str, method: str, rho: float | str | None = None) -> dict[str, Any]:
+    """The method's library entry with the dataset's overrides merged in (its parts only), then,
+    given a ratio, the dataset's overrides for that ratio (ltgrid.ratio_overrides)."""
+    from ltgrid.ratio_overrides import ratio_override
+
     spec = {k: v for k, v in config["method_library"][method].items() if k != "description"}
-    override = (config["datasets"][dataset].get("method_overrides") or {}).get(method, {})
-    return deep_merge(spec, override)
+    ds = config["datasets"][dataset]
+    override = (ds.get("method_overrides") or {}).get(method, {})
+    return deep_merge(deep_merge(spec, override), ratio_override(ds, method, rho))
 
 
 def stage1_base(config: dict[str, Any], dataset: str, method: str) -> str | None:
@@ -248,6 +252,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
     from ltgrid.data import SOURCES
     from ltgrid.data.source_checks import source_problems
     from ltgrid.models.names import MODEL_NAMES
+    from ltgrid.ratio_overrides import ratio_override_errors
 
     errors = _repeated(config["methods"], "methods")
     library = config["method_library"]
@@ -285,6 +290,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
                         f"epochs = {rec['epochs']}"
                     )
         errors += _method_errors(config, ds_name, skip)
+        errors += ratio_override_errors(config, ds_name, skip)
     return errors
 
 
@@ -444,7 +450,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "model": ds["model"],
         "recipe_name": ds["recipe"],
         "recipe": recipe(config, ds["recipe"]),
-        "method_spec": method_spec(config, cell.dataset, cell.method),
+        "method_spec": method_spec(config, cell.dataset, cell.method, cell.rho),
         "shots": ds["shots"],
         "val_per_class": ds["split"]["val_per_class"],
         "test_holdout_per_class": ds["split"]["test_holdout_per_class"],
@@ -482,7 +488,7 @@ def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     base = stage1_base(config, cell.dataset, cell.method)
     if base is None:
         return {}
-    return {"base_method": base, "base_method_spec": method_spec(config, cell.dataset, base)}
+    return {"base_method": base, "base_method_spec": method_spec(config, cell.dataset, base, cell.rho)}
 
 
 def split_params(config: dict[str, Any], name: str) -> dict[str, Any]:

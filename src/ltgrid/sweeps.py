@@ -140,9 +140,53 @@ def _expand_list(methods: list[str], sweeps: dict[str, Any]) -> list[str]:
     return out
 
 
+def _listing_problems(methods: list[str], sweeps: dict[str, Any], where: str) -> list[str]:
+    """A method run twice, named by its positions in the list as written: listed twice, or listed
+    beside a sweep (also listed) that makes it."""
+    problems, first = [], {}
+    for i, name in enumerate(methods):
+        if name in first:
+            problems.append(f"{where}[{i}] = {name!r}: listed twice (also {where}[{first[name]}])")
+        first.setdefault(name, i)
+    made_by = {v.name: i for i, name in enumerate(methods) if name in sweeps for v in sweep_variants(name, sweeps[name])}
+    for i, name in enumerate(methods):
+        if name in made_by and name not in sweeps:
+            j = made_by[name]
+            problems.append(f"{where}[{i}] = {name!r}: listed twice (also made by the sweep {where}[{j}] = {methods[j]!r})")
+    return problems
+
+
+def _variant_entry(config: dict[str, Any], own: dict[str, Any], variant: Variant) -> dict[str, Any]:
+    """The method_library entry a variant becomes."""
+    spec = variant_spec(config, variant, {k: v for k, v in own[variant.base].items() if k != "description"})
+    values = ", ".join(f"{k}={format_value(v)}" for k, v in variant.values)
+    return {**spec, "description": f"sweep {variant.sweep} of {variant.base}: {values}"}
+
+
+def _collisions(config: dict[str, Any], own: dict[str, Any]) -> list[str]:
+    """A method the grid defines itself under a variant's name (one the expansion did not make):
+    expanding would replace it silently, so both entries are named instead."""
+    library, problems = config["method_library"], []
+    for name, entry in (config.get("sweeps") or {}).items():
+        for variant in sweep_variants(name, entry):
+            if variant.name in library and variant.base in own and library[variant.name] != _variant_entry(config, own, variant):
+                values = ", ".join(f"values.{k}[{entry['values'][k].index(v)}] = {v!r}" for k, v in variant.values)
+                problems.append(f"method_library.{variant.name}: defined in the grid, and also the name of a variant of "
+                                f"sweeps.{name} ({values}); rename one of them")
+    return problems
+
+
+def _problems_error(problems: list[str]) -> SweepError:
+    if len(problems) == 1:
+        return SweepError(f"invalid params: {problems[0]}")
+    return SweepError(f"invalid params ({len(problems)} problems):\n  - " + "\n  - ".join(problems))
+
+
 def expand(config: dict[str, Any]) -> dict[str, Any]:
     """The grid with every sweep's variants in method_library (and in the dataset overrides of
-    their base), and each sweep named under `methods` replaced by its variants. Idempotent."""
+    their base, per ratio too), and each sweep named under `methods` replaced by its variants.
+    Idempotent. Refuses, naming both entries, a variant whose name the grid already gives a method
+    of its own, and a method a list would run twice (positions as written)."""
     sweeps = config.get("sweeps") or {}
     if not sweeps:
         return config
@@ -150,17 +194,21 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
     library = out["method_library"]
     own = {k: v for k, v in library.items() if k not in variants(config)}  # a second expansion sees the first's
     problems = [p for name, entry in sweeps.items() for p in _entry_problems(name, entry, own)]
+    if not problems:
+        problems = _collisions(config, own) + _listing_problems(config["methods"], sweeps, "methods")
+        for ds_name, ds in config["datasets"].items():
+            problems += _listing_problems(ds.get("methods") or [], sweeps, f"datasets.{ds_name}.methods")
     if problems:
-        raise SweepError("invalid sweeps:\n  - " + "\n  - ".join(problems))
+        raise _problems_error(problems)
     for variant in variants(config).values():
-        base = own[variant.base]
-        spec = variant_spec(config, variant, {k: v for k, v in base.items() if k != "description"})
-        values = ", ".join(f"{k}={format_value(v)}" for k, v in variant.values)
-        library[variant.name] = {**spec, "description": f"sweep {variant.sweep} of {variant.base}: {values}"}
+        library[variant.name] = _variant_entry(config, own, variant)
         for ds in out["datasets"].values():
             overrides = ds.get("method_overrides") or {}
             if variant.base in overrides:
                 overrides[variant.name] = variant_spec(config, variant, overrides[variant.base])
+            for per_method in (ds.get("ratio_overrides") or {}).values():
+                if per_method and variant.base in per_method:
+                    per_method[variant.name] = variant_spec(config, variant, per_method[variant.base])
     out["methods"] = _expand_list(out["methods"], sweeps)
     for ds in out["datasets"].values():
         if ds.get("methods"):

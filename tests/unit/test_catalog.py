@@ -33,7 +33,7 @@ def test_a_builtin_part_must_be_declared_and_a_plugin_part_is_declared_by_its_si
     rule.__module__ = "ltgrid.methods.mixing.undeclared"
     with pytest.raises(ValueError, match="declare its arguments"):
         catalog.PartRegistry("mixing").register("nosuch_rule")(rule)
-    with pytest.raises(ValueError, match=r"takes \['beta'\] but .* declares \['alpha'\]"):
+    with pytest.raises(ValueError, match=r"takes \['beta'\] but .* declares \['alpha', 'per'\]"):
         catalog.PartRegistry("mixing").register("mixup")(lambda class_counts, beta: None)
     rule.__module__ = "plugins.my_rule"
     registry = catalog.PartRegistry("mixing")

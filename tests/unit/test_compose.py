@@ -30,8 +30,9 @@ def test_defaults_are_ce_unmixed_instance() -> None:
 
 def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
     entries = gallery()
-    expected = {"ce", "focal", "cb_focal", "ldam_drw", "la", "balanced_softmax", "bayias", "mixup",
-                "remix", "unimix", "unimix_bayias", "crt", "tau_norm", "lws", "mislas", "ce_wd", "wb"}
+    expected = {"ce", "focal", "cb_focal", "cb_focal_ldam", "cb_softmax_focal", "ldam_drw", "la", "balanced_softmax",
+                "bayias", "mixup", "mixup_per_sample", "remix", "unimix", "unimix_bayias", "crt", "tau_norm", "lws",
+                "mislas", "ce_wd", "wb"}
     assert expected <= set(entries)
     g = torch.Generator().manual_seed(0)
     for name, spec in entries.items():
@@ -115,3 +116,21 @@ def test_stage2_spec_defaults_and_errors() -> None:
         Stage2Spec.from_dict({"kind": "crt", "lr": 0})
     with pytest.raises(ValueError, match="'q'"):
         Stage2Spec.from_dict({"kind": "crt", "sampler": {"name": "square_root", "q": 1}})
+
+
+def test_the_library_baselines_are_their_authors_forms() -> None:
+    """Issue 23: cb_focal is Cui et al.'s sigmoid focal with its prior bias; cb_focal_ldam the LDAM-DRW
+    code's FocalLoss(weight=w); mixup one factor per batch; crt / lws / mislas the authors' class-aware
+    sampler, 4 images a visit, epochs as Kang et al.'s and MiSLAS's loops count them."""
+    entries = gallery()
+    build = lambda name: build_method(name, entries[name], COUNTS)  # noqa: E731
+    cb = build("cb_focal")
+    assert type(cb.loss).__name__ == "SigmoidFocal" and cb.loss.classifier_bias_init() == pytest.approx(-0.6931471805599453)
+    assert type(build("cb_focal_ldam").loss).__name__ == "Focal" and build("cb_focal_ldam").loss.weight_in_modulator
+    assert not build("cb_softmax_focal").loss.weight_in_modulator
+    assert build("mixup").mixing.per == "batch" and build("mixup_per_sample").mixing.per == "sample"
+    for name, epoch in (("crt", "floor_batches"), ("lws", "floor_batches"), ("mislas", "ceil_batches_plus_one")):
+        sampler = build(name).stage2.sampler
+        assert sampler == {"name": "class_cycle", "per_visit": 4, "epoch": epoch, "batch": 128}, name
+    assert build("mislas").stage2.shift_bn is False  # every CIFAR-10 config of theirs
+    assert build("crt").stage2.shift_bn and build("lws").stage2.shift_bn  # their feature model runs in train()

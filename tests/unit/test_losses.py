@@ -214,3 +214,105 @@ def test_ldam_drw_reduces_as_its_authors_and_cb_focal_keeps_the_mean() -> None:
 def test_unknown_reduction_is_named() -> None:
     with pytest.raises(ValueError, match="reduction 'sum' is not one of mean, weighted_mean"):
         build_loss("ce", COUNTS, reduction="sum")
+
+
+# ---------------------------------------------------------------- issue 23: the CB-focal forms, Bayias's shift
+
+
+def test_focal_weight_in_modulator_by_hand() -> None:
+    """Logits (0, log 3): p = (1/4, 3/4). Weights (1/2, 2), gamma 2.
+    Target 1: LDAM-DRW's form (1 - (3/4)^2)^2 * 2 * log(4/3); the outside form 2 * (1/4)^2 * log(4/3).
+    Target 0: (1 - (1/4)^(1/2))^2 * 1/2 * log 4 = log(4) / 8; the outside form 1/2 * (3/4)^2 * log 4."""
+    z = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    y = torch.tensor([1, 0])
+    inside = build_loss("focal", torch.tensor([5.0, 5.0]), gamma=2, weight_in_modulator=True)
+    outside = build_loss("focal", torch.tensor([5.0, 5.0]), gamma=2)
+    for loss in (inside, outside):
+        loss.schedule_class_weight(torch.tensor([0.5, 2.0]), 0)
+    want_in = [(1 - 0.75**2) ** 2 * 2 * math.log(4 / 3), math.log(4) / 8]
+    want_out = [2 * 0.25**2 * math.log(4 / 3), 0.5 * 0.75**2 * math.log(4)]
+    assert inside(z, y).tolist() == pytest.approx(want_in, rel=1e-6)
+    assert outside(z, y).tolist() == pytest.approx(want_out, rel=1e-6)
+
+
+def test_focal_weight_in_modulator_is_the_ldam_drw_equation_and_plain_focal_at_unit_weights() -> None:
+    """The LDAM-DRW baseline: l_i = w_{y_i} CE_i (cross_entropy with weight=w, reduction='none'),
+    then mean((1 - exp(-l_i))^gamma l_i). Unit weights: both forms are the plain focal loss."""
+    w = effective_number_weights(COUNTS, 0.9999).float()
+    loss = build_loss("focal", COUNTS, gamma=1.0, weight_in_modulator=True, weighting="class_balanced", beta=0.9999)
+    weighted_ce = F.cross_entropy(LOGITS, TARGET, weight=w, reduction="none")
+    want = ((1 - torch.exp(-weighted_ce)) * weighted_ce).mean()
+    assert mixed_loss(loss, LOGITS, MixedBatch.unmixed(LOGITS, TARGET)).item() == pytest.approx(want.item(), rel=1e-6)
+    plain_in = build_loss("focal", COUNTS, gamma=2.0, weight_in_modulator=True)(LOGITS, TARGET)
+    assert torch.allclose(plain_in, build_loss("focal", COUNTS, gamma=2.0)(LOGITS, TARGET))
+
+
+def test_sigmoid_focal_by_hand() -> None:
+    """Two classes, logits (log 3, 0), target 0, gamma 2: class 0 has p_t = 3/4, BCE = log(4/3),
+    modulator (1/4)^2; class 1 has p_t = 1 - 1/2, BCE = log 2, modulator (1/2)^2.
+    gamma 0 is the sigmoid cross-entropy summed over the classes."""
+    counts = torch.tensor([5.0, 5.0])
+    z, y = torch.tensor([[math.log(3.0), 0.0]]), torch.tensor([0])
+    got = build_loss("sigmoid_focal", counts, gamma=2.0)(z, y)
+    assert got.item() == pytest.approx(math.log(4 / 3) / 16 + math.log(2) / 4, rel=1e-6)
+    bce = build_loss("sigmoid_focal", counts, gamma=0.0)(z, y)
+    assert bce.item() == pytest.approx(math.log(4 / 3) + math.log(2), rel=1e-6)
+    extreme = build_loss("sigmoid_focal", COUNTS, gamma=1.0)(torch.tensor([[200.0, -200.0, 0.0]]), torch.tensor([1]))
+    assert torch.isfinite(extreme).all()
+
+
+def test_sigmoid_focal_class_balanced_reduces_as_cui_et_al() -> None:
+    """Cui et al.: sum over samples and classes of w_{y_i} FL_ik, divided by the number of positive
+    labels (the batch size); not by the summed weights."""
+    w = effective_number_weights(COUNTS, 0.9999).float()
+    loss = build_loss("sigmoid_focal", COUNTS, gamma=1.0, weighting="class_balanced", beta=0.9999)
+    p = torch.sigmoid(LOGITS)
+    onehot = F.one_hot(TARGET, 3).float()
+    p_t = onehot * p + (1 - onehot) * (1 - p)
+    fl = (1 - p_t) * -torch.log(p_t)
+    want = (w[TARGET][:, None] * fl).sum() / onehot.sum()
+    got = mixed_loss(loss, LOGITS, MixedBatch.unmixed(LOGITS, TARGET))
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+
+
+def test_sigmoid_focal_declares_the_prior_bias_and_renormalises_sigmoids_for_probabilities() -> None:
+    from ltgrid.methods.head import decay_groups, init_classifier_bias, undecayed
+
+    loss = build_loss("sigmoid_focal", torch.ones(10), gamma=1.0)
+    assert loss.classifier_bias_init() == pytest.approx(-math.log(9)) and not loss.decays_classifier_bias
+    assert torch.sigmoid(torch.tensor(loss.classifier_bias_init())).item() == pytest.approx(0.1)
+    model = torch.nn.Module()
+    model.classifier = torch.nn.Linear(4, 10)
+    init_classifier_bias(model, loss)
+    assert torch.allclose(model.classifier.bias, torch.full((10,), -math.log(9)))
+    groups = decay_groups(list(model.parameters()), undecayed(model, loss))
+    assert groups[1] == {"params": [model.classifier.bias], "weight_decay": 0.0} and groups[0]["params"] == [model.classifier.weight]
+    from ltgrid.train.optim import build_optimizer
+
+    opt = build_optimizer(groups, {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.5})
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    weight, bias = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()
+    opt.step()  # zero gradients: only weight decay moves a parameter
+    assert torch.allclose(model.classifier.weight, weight * 0.95) and torch.equal(model.classifier.bias, bias)
+    ce = build_loss("ce", torch.ones(10))
+    before = model.classifier.bias.clone()
+    init_classifier_bias(model, ce)
+    assert torch.equal(model.classifier.bias, before) and undecayed(model, ce) == []
+    z = torch.linspace(-4.0, 5.0, 20).view(2, 10)
+    sig = torch.sigmoid(z)
+    assert torch.allclose(torch.softmax(loss.eval_logits(z), dim=1), sig / sig.sum(1, keepdim=True), atol=1e-6)
+    assert torch.equal(loss.eval_logits(z).argmax(1), z.argmax(1))
+
+
+def test_prior_shifts_are_formed_in_float64_and_rounded_once() -> None:
+    """float32(log pi - log p_test), not float32(log pi) - float32(log p_test)."""
+    counts = torch.tensor([5000.0, 2997.0, 1796.0, 1077.0, 645.0, 387.0, 232.0, 139.0, 83.0, 50.0])
+    log_pi = torch.log(counts.double() / counts.double().sum())
+    p_test = torch.arange(1.0, 11.0, dtype=torch.float64)
+    log_test = torch.log(p_test / p_test.sum())
+    bayias = build_loss("bayias", counts, test_prior=p_test.tolist())
+    assert torch.equal(bayias.shift, (log_pi - log_test).float())
+    assert torch.equal(build_loss("la", counts, tau=0.7).shift, (0.7 * log_pi).float())
+    assert torch.equal(build_loss("balanced_softmax", counts).shift, log_pi.float())
+    assert torch.equal(build_loss("bayias", counts).shift, (log_pi + math.log(10)).float())

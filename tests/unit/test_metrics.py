@@ -203,7 +203,12 @@ def test_compute_metrics_values_and_units() -> None:
     assert m["mean_conf"] == pytest.approx(100 * 4.1 / 6)
     assert m["nll"] == pytest.approx(M.nll(probs, labels))
     assert m["brier"] == pytest.approx(M.brier(probs, labels))
-    assert m["ece_bins"] == {"n_bins": 2, "convention": "equal-width, (b_{k-1}, b_k]"}
+    assert m["ece_bins"] == {"n_bins": 2, "convention": "equal-width, (b_{k-1}, b_k]",
+                             "adaptive": M.ADAPTIVE_CONVENTION, "classwise": M.CLASSWISE_CONVENTION}
+    # over-confidence: bin0 1/6 * .5 * max(.5 - 0, 0); bin1 5/6 * .72 * (.72 - .6)
+    assert m["oe"] == pytest.approx(100 * (1 / 6 * 0.5 * 0.5 + 5 / 6 * 0.72 * 0.12))
+    assert m["classwise_ece"] == pytest.approx(100 * M.classwise_ece(probs, labels, 2))
+    assert m["adaptive_ece"] == pytest.approx(100 * M.adaptive_ece(probs.max(1), probs.argmax(1) == labels, 2))
 
 
 def test_compute_metrics_is_json_ready_with_none_for_empty() -> None:
@@ -227,3 +232,72 @@ def test_compute_metrics_rejects_class_count_mismatch() -> None:
 def test_compute_metrics_rejects_logits() -> None:
     with pytest.raises(ValueError, match="not logits"):
         M.compute_metrics(np.array([[2.0, -1.0, 0.5]]), np.array([0]), np.array([1, 1, 1]))
+
+
+# ---------------------------------------------------------------- the calibration suite (issue 23)
+
+
+def test_overconfidence_error_by_hand() -> None:
+    """Confidences .9 R, .9 W, .3 R in 2 bins: (0, .5] holds .3 (accuracy 1 > confidence: adds 0);
+    (.5, 1] holds the .9s (accuracy .5): 2/3 * .9 * .4 = .24. The ECE counts both bins: .5."""
+    bins = M.calibration_bins(np.array([0.9, 0.9, 0.3]), np.array([1, 0, 1]), n_bins=2)
+    assert M.overconfidence_error(bins) == pytest.approx(2 / 3 * 0.9 * 0.4)
+    assert M.ece(bins) == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.7)
+    under = M.calibration_bins(np.array([0.6, 0.7]), np.array([1, 1]), n_bins=2)
+    assert M.overconfidence_error(under) == 0.0 and M.ece(under) == pytest.approx(0.35)
+
+
+def test_classwise_ece_by_hand() -> None:
+    """4 samples, 3 classes, 2 bins; per class, |sum of hits - sum of p_k| / N in each bin:
+    class 0 p (.6 .2 .5 .1), hits (1 0 1 0): (0,.5] |1 - .8| / 4 + (.5,1] |1 - .6| / 4 = .15;
+    class 1 p (.3 .7 .1 .2), no hits: .6 / 4 + .7 / 4 = .325; class 2 p (.1 .1 .4 .7), hits
+    (0 1 0 1): |1 - .6| / 4 + |1 - .7| / 4 = .175. Mean over classes .65 / 3."""
+    probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.1, 0.2, 0.7]])
+    assert M.classwise_ece(probs, np.array([0, 2, 0, 2]), n_bins=2) == pytest.approx(0.65 / 3)
+    assert M.classwise_ece(np.eye(3), np.arange(3)) == 0.0
+
+
+def test_adaptive_bins_are_equal_mass_by_rank() -> None:
+    """Confidences .9 R, .2 W, .6 R, .8 W, .4 R, .95 R in 3 equal-mass bins of 2 (sorted):
+    {.2 W, .4 R} gap |.5 - .3|, {.6 R, .8 W} gap |.5 - .7|, {.9, .95 both R} gap .075: (.2 + .2 + .075) / 3."""
+    conf, ok = np.array([0.9, 0.2, 0.6, 0.8, 0.4, 0.95]), np.array([1, 0, 1, 0, 1, 1])
+    bins = M.adaptive_bins(conf, ok, n_bins=3)
+    assert bins["counts"].tolist() == [2, 2, 2]
+    np.testing.assert_allclose(bins["conf"], [0.3, 0.7, 0.925])
+    assert M.adaptive_ece(conf, ok, n_bins=3) == pytest.approx((0.2 + 0.2 + 0.075) / 3)
+    # 7 samples in 3 bins: 3, 2, 2; ties split by sample order, every sample in exactly one bin
+    tied = M.adaptive_bins(np.full(7, 0.5), np.array([1, 1, 1, 0, 0, 0, 0]), n_bins=3)
+    assert tied["counts"].tolist() == [3, 2, 2] and tied["acc"].tolist() == [1.0, 0.0, 0.0]
+    # fewer samples than bins: empty bins add nothing
+    assert M.adaptive_ece(np.array([0.7]), np.array([0]), n_bins=15) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="confidence must lie in"):
+        M.adaptive_ece(np.array([1.5]), np.array([1]))
+
+
+def _random_probs(n: int, k: int, scale: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, k)) * scale
+    p = np.exp(z - z.max(1, keepdims=True))
+    return p / p.sum(1, keepdims=True), rng.integers(0, k, size=n)
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0, 5.0])
+def test_ece_mce_and_classwise_ece_agree_with_torchmetrics(scale: float) -> None:
+    """torchmetrics 1.9.0: MulticlassCalibrationError (top-label, l1 = ECE, max = MCE) and, per class,
+    BinaryCalibrationError on p_k against [y = k], whose mean over classes is the classwise ECE.
+    Its bins are [lo, hi) (ours (lo, hi]), random float64 confidences never sit on an edge; it rounds
+    confidences to float32 and gives 1.0 a bin of its own, so no case here has one that rounds to 1.0
+    (at logit scale 8 some do, and MCE differs by that convention alone)."""
+    tm = pytest.importorskip("torchmetrics", reason="torchmetrics==1.9.0 (the test extra) is not installed")
+    import torch
+    from torchmetrics.functional.classification import binary_calibration_error, multiclass_calibration_error
+
+    probs, labels = _random_probs(3000, 10, scale, seed=int(scale))
+    assert (probs.astype(np.float32) < 1).all()
+    p, y = torch.from_numpy(probs), torch.from_numpy(labels)
+    bins = M.calibration_bins(probs.max(1), probs.argmax(1) == labels, 15)
+    for norm, ours in (("l1", M.ece(bins)), ("max", M.mce(bins))):
+        theirs = float(multiclass_calibration_error(p, y, num_classes=10, n_bins=15, norm=norm))
+        assert ours == pytest.approx(theirs, abs=1e-5), (norm, tm.__version__)
+    per_class = [float(binary_calibration_error(p[:, k].contiguous(), (y == k).long(), n_bins=15)) for k in range(10)]
+    assert M.classwise_ece(probs, labels, 15) == pytest.approx(float(np.mean(per_class)), abs=1e-5)

@@ -13,7 +13,7 @@ import torch
 from scipy import stats
 
 from ltgrid.methods import MIXINGS, MixedBatch
-from ltgrid.methods.mixing import remix_label_weight, unimix_factor, unimix_partner_probs, unimix_xi
+from ltgrid.methods.mixing import mixup_factors, remix_label_weight, unimix_factor, unimix_partner_probs, unimix_xi
 
 COUNTS = torch.tensor([100.0, 10.0, 1.0])
 N_DRAWS = 20_000
@@ -60,8 +60,25 @@ def test_mixed_image_is_factor_blend_of_the_pair_and_seeded(name: str) -> None:
 
 def test_mixup_label_weight_is_its_image_factor_and_uniform_at_alpha_one() -> None:
     y = torch.zeros(N_DRAWS, dtype=torch.long)
-    mb = MIXINGS.build("mixup", class_counts=COUNTS, alpha=1.0)(torch.zeros(N_DRAWS, 1), y, gen())
+    mb = MIXINGS.build("mixup", class_counts=COUNTS, alpha=1.0, per="sample")(torch.zeros(N_DRAWS, 1), y, gen())
     assert stats.kstest(mb.lam.numpy(), "uniform").statistic < EPS
+
+
+def test_mixup_draws_one_factor_per_batch_as_its_authors() -> None:
+    """Zhang et al.'s and MiSLAS's mixup_data: one lam ~ Beta(alpha, alpha) per batch (the
+    default); per sample as an option. Same marginal: over 20,000 batches the factors are
+    Beta(0.4, 0.4); within a batch the spread is 0 (per batch) or not (per sample)."""
+    y = torch.tensor([0, 0, 0, 1, 1, 2, 0, 1])
+    rule = MIXINGS.build("mixup", class_counts=COUNTS, alpha=0.4)
+    assert rule.per == "batch"
+    mb = rule(torch.randn(8, 1, 2, 2), y, gen(4))
+    assert torch.all(mb.lam == mb.lam[0]) and torch.all(mb.x.new_tensor(0.0) <= mb.lam)
+    per_sample = MIXINGS.build("mixup", class_counts=COUNTS, alpha=0.4, per="sample")(torch.randn(8, 1), y, gen(4))
+    assert per_sample.lam.std() > 0
+    g = gen(5)
+    draws = torch.stack([mixup_factors(4, 0.4, "batch", g) for _ in range(N_DRAWS)])
+    assert torch.all(draws == draws[:, :1])
+    assert stats.kstest(draws[:, 0].numpy(), stats.beta(0.4, 0.4).cdf).statistic < EPS
 
 
 def test_remix_label_weight_rules_by_hand() -> None:
@@ -137,6 +154,8 @@ def test_unimix_tau_minus_one_is_class_balanced_on_a_batch_that_follows_the_prio
 def test_bad_mixing_arguments_fail_naming_the_value() -> None:
     with pytest.raises(ValueError, match="alpha"):
         MIXINGS.build("mixup", class_counts=COUNTS, alpha=0)
+    with pytest.raises(ValueError, match="mixup per 'pair' is not one of batch, sample"):
+        MIXINGS.build("mixup", class_counts=COUNTS, per="pair")
     with pytest.raises(ValueError, match="'spin'"):
         MIXINGS.build("unimix", class_counts=COUNTS, mode="spin")
     with pytest.raises(ValueError, match="kappa"):

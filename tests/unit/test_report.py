@@ -373,3 +373,17 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
     runs, spec = TG.search_grid_runs(uri, "ltgrid-g", "g")
     assert list(runs["run_id"]) == [run.run_id] and spec is None
     assert os.environ.get("MLFLOW_TRACKING_URI") == inherited
+
+
+def test_calibration_table_holds_the_suite_per_dataset_and_ratio(metrics_files):
+    """Issue 23: ECE, classwise ECE, adaptive ECE, OE and MCE under each (dataset, rho), per protocol."""
+    df = R.cell_rows(metrics_files)
+    tables = R.build_tables(df, ["unimix_bayias", "ce"], "g", ["final", "best_test"])
+    table = tables["calibration_final"]
+    assert table.header == ["method"] + ["ECE", "classwise ECE", "adaptive ECE", "OE", "MCE"] * 2
+    assert table.spans == [("", 1), ("digits rho=10", 5), ("digits rho=50", 5)]
+    ub = _result("unimix_bayias", 0, accuracy=0.8)["protocols"]["final"]
+    assert table.rows[0][:6] == ["unimix_bayias"] + [f"{ub[k]:.2f} (1)" for k in ("ece", "classwise_ece", "adaptive_ece", "oe", "mce")]
+    assert "calibration errors (%, 15 bins each)" in table.caption and "TEST set" in tables["calibration_best_test"].caption
+    assert "equal-mass" in table.notes[0]
+    assert {"classwise_ece", "adaptive_ece", "oe"} <= set(df.columns)

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from helpers.grids import default_grid, refused
 from ltgrid import params, sweeps
 from ltgrid.tracking.store import extension_tags
 
@@ -15,16 +16,9 @@ SCHEMA = params.DEFAULT_SCHEMA
 @pytest.fixture()
 def config(repo_root, monkeypatch):
     monkeypatch.chdir(repo_root)
-    grid = params.resolve_includes(params.load_yaml("params/default.yaml"))
-    grid["methods"] = ["ce", "uat"]
+    grid = default_grid(["ce", "uat"])
     grid["sweeps"] = {"uat": {"base": "unimix", "values": {"mixing.alpha": [0.5, 1.0], "mixing.tau": [-0.5, 0]}}}
     return grid
-
-
-def refused(config) -> str:
-    with pytest.raises(params.ParamsError) as err:
-        params.validate(config, SCHEMA)
-    return str(err.value)
 
 
 def test_variants_are_named_by_their_values_and_replace_the_sweep_in_methods(config):
@@ -111,3 +105,34 @@ def test_a_bad_value_is_reported_once_not_again_per_variant(config):
 def test_a_sweep_may_not_reuse_a_method_name(config):
     config["sweeps"]["ce"] = {"base": "ce", "values": {"loss.posthoc_tau": [0.5]}}
     assert "sweeps.ce: the name is already a method of method_library" in refused(config)
+
+
+def test_a_grid_method_spelled_like_a_variant_is_refused_naming_both_entries(config):
+    """The grid defines its own `col_g--alpha_0.5` (plain CE) and sweeps `col_g` over UniMix's
+    alpha [0.5]: expanding would silently replace the CE entry by UniMix. Refused before any job."""
+    config["method_library"]["col_g--alpha_0.5"] = {"description": "my CE", "loss": {"name": "ce"}}
+    config["sweeps"] = {"col_g": {"base": "unimix", "values": {"mixing.alpha": [0.5]}}}
+    config["methods"] = ["col_g--alpha_0.5", "col_g"]
+    message = refused(config)
+    assert message == ("invalid params (2 problems):\n  - method_library.col_g--alpha_0.5: defined in the grid, and also the "
+                       "name of a variant of sweeps.col_g (values.mixing.alpha[0] = 0.5); rename one of them\n  - "
+                       "methods[0] = 'col_g--alpha_0.5': listed twice (also made by the sweep methods[1] = 'col_g')"), message
+
+
+def test_a_method_listed_twice_is_named_by_its_positions_as_written(config):
+    config["methods"] = ["uat", "ce", "bayias", "ce"]  # expanded, the second ce would sit at [7]
+    assert refused(config) == "invalid params: methods[3] = 'ce': listed twice (also methods[1])"
+    config["methods"] = ["ce", "uat", "uat--alpha_1--tau_0"]
+    assert refused(config) == ("invalid params: methods[2] = 'uat--alpha_1--tau_0': listed twice "
+                               "(also made by the sweep methods[1] = 'uat')")
+    config["methods"] = ["ce"]
+    config["datasets"]["digits"]["methods"] = ["uat", "uat"]
+    assert refused(config) == "invalid params: datasets.digits.methods[1] = 'uat': listed twice (also datasets.digits.methods[0])"
+
+
+def test_ratio_overrides_of_the_base_apply_to_its_variants_but_swept_values_win(config):
+    config["datasets"]["digits"]["ratio_overrides"] = {50: {"unimix": {"mixing": {"tau": -0.1, "alpha": 2.0}}}}
+    grid = params.validate(config, SCHEMA)
+    spec = params.method_spec(grid, "digits", "uat--alpha_0.5--tau_0", 50)
+    assert spec["mixing"] == {"name": "unimix", "alpha": 0.5, "tau": 0}
+    assert params.method_spec(grid, "digits", "unimix", 50)["mixing"]["tau"] == -0.1

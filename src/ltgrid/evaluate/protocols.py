@@ -25,6 +25,7 @@ TA_KEYS = tuple(f"ta_{name}_{kind}top1_err" for name, _, _ in TEST_DISTRIBUTIONS
 
 SCALAR_KEYS = (
     "top1_acc", "top1_err", "train_acc", "many_acc", "medium_acc", "few_acc", "mean_conf", "ece", "mce", "nll", "brier",
+    "classwise_ece", "adaptive_ece", "oe",
     "thirds_head_acc", "thirds_medium_acc", "thirds_tail_acc",
     "n_classes_many", "n_classes_medium", "n_classes_few",
     "n_classes_thirds_head", "n_classes_thirds_medium", "n_classes_thirds_tail",

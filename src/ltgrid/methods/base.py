@@ -35,6 +35,9 @@ class Loss(nn.Module, ABC):
     """
 
     needs_normed_classifier: ClassVar[bool] = False
+    # False: the classifier's bias is kept out of weight decay (Cui et al.'s sigmoid losses, with
+    # classifier_bias_init; methods/head.py applies both when the model is built)
+    decays_classifier_bias: ClassVar[bool] = True
 
     def __init__(self, class_counts: Tensor) -> None:
         super().__init__()
@@ -52,9 +55,14 @@ class Loss(nn.Module, ABC):
         return len(self.class_counts)
 
     @property
-    def log_prior(self) -> Tensor:
+    def log_prior64(self) -> Tensor:
+        """log pi in float64: shifts built from it are rounded to float32 once, at the end."""
         counts = self.class_counts
-        return torch.log(counts / counts.sum()).to(torch.float32)
+        return torch.log(counts / counts.sum())
+
+    @property
+    def log_prior(self) -> Tensor:
+        return self.log_prior64.to(torch.float32)
 
     def schedule_class_weight(self, weight: Tensor, from_epoch: int) -> None:
         """Use `weight[y]` on each sample's loss from epoch `from_epoch` on (0: from the start)."""
@@ -80,6 +88,10 @@ class Loss(nn.Module, ABC):
         if self.posthoc_tau == 0:
             return logits
         return logits - self.posthoc_tau * self.log_prior.to(logits.device, logits.dtype)
+
+    def classifier_bias_init(self) -> float | None:
+        """The constant a freshly built classifier's bias starts from; None keeps the model's own."""
+        return None
 
     @abstractmethod
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:

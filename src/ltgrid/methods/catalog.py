@@ -64,6 +64,16 @@ class Integer:
 
 
 @dataclass(frozen=True)
+class OptionalInteger:
+    """None, or an integer >= ge."""
+
+    ge: int
+
+    def problem(self, label: str, value: Any) -> str | None:
+        return None if value is None else Integer(self.ge).problem(label, value)
+
+
+@dataclass(frozen=True)
 class OneOf:
     choices: tuple[str, ...]
 
@@ -144,7 +154,7 @@ class Unchecked:
         return None
 
 
-Rule = Unchecked | Number | Integer | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
+Rule = Unchecked | Number | Integer | OptionalInteger | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
 REQUIRED = object()  # default of an argument params must give
 
 
@@ -182,6 +192,18 @@ def _drw_needs_weighting(args: dict[str, Any]) -> str | None:
 
 
 ALPHA = Number(gt=0)
+# How many draws make a class_cycle epoch (samplers/class_cycle.py): N, the training images; or
+# whole batches of `batch`, floor(N / batch) (Kang et al.'s loop) or ceil(N / batch) + 1 (MiSLAS's)
+CYCLE_EPOCHS = ("images", "floor_batches", "ceil_batches_plus_one")
+
+
+def _cycle_epoch_needs_batch(args: dict[str, Any]) -> str | None:
+    if args["epoch"] == "images" and args["batch"] is not None:
+        return f"class_cycle batch={args['batch']} counts an epoch in batches, but epoch is 'images'"
+    if args["epoch"] != "images" and args["batch"] is None:
+        return f"class_cycle epoch {args['epoch']!r} counts batches: give batch (the authors' loader batch)"
+    return None
+
 # Options every loss takes on top of its own arguments (re-weighting, DRW, post-hoc tau).
 LOSS_OPTIONS = Declaration({
     "weighting": Arg("none", OneOf(("none", "class_balanced"))),
@@ -196,7 +218,10 @@ LOSS_OPTIONS = Declaration({
 PARTS: dict[str, dict[str, Declaration]] = {
     "loss": {
         "ce": Declaration(),
-        "focal": Declaration({"gamma": Arg(1.0, Number(ge=0))}, "focal "),
+        # weight_in_modulator: (1 - p_y^{w_y})^gamma, the LDAM-DRW code's FocalLoss(weight=w)
+        "focal": Declaration({"gamma": Arg(1.0, Number(ge=0)), "weight_in_modulator": Arg(False, Boolean())}, "focal "),
+        # Cui et al.'s one-vs-rest sigmoid focal loss (their classifier bias prior comes with it)
+        "sigmoid_focal": Declaration({"gamma": Arg(1.0, Number(ge=0))}, "sigmoid_focal "),
         "ldam": Declaration({"max_margin": Arg(0.5, Number(ge=0)), "s": Arg(30.0, Number(gt=0))}, "ldam "),
         "la": Declaration({"tau": Arg(1.0, Number())}, "la "),
         "balanced_softmax": Declaration(),
@@ -208,7 +233,8 @@ PARTS: dict[str, dict[str, Declaration]] = {
     },
     "mixing": {
         "none": Declaration(),
-        "mixup": Declaration({"alpha": Arg(1.0, ALPHA)}, "mixup "),
+        # per: one factor per batch (Zhang et al.'s and MiSLAS's mixup_data) or one per sample
+        "mixup": Declaration({"alpha": Arg(1.0, ALPHA), "per": Arg("batch", OneOf(("batch", "sample")))}, "mixup "),
         "remix": Declaration(
             {"alpha": Arg(1.0, ALPHA), "kappa": Arg(3.0, Number(ge=1)), "tau": Arg(0.5, Number(ge=0, le=1))}, "remix "
         ),
@@ -218,7 +244,11 @@ PARTS: dict[str, dict[str, Declaration]] = {
     },
     "sampler": {
         **{name: Declaration() for name in ("instance", "class_balanced", "square_root", "progressive")},
-        "class_cycle": Declaration({"per_visit": Arg(1, Integer(ge=1))}, "class_cycle "),
+        "class_cycle": Declaration({
+            "per_visit": Arg(1, Integer(ge=1)),
+            "epoch": Arg("images", OneOf(CYCLE_EPOCHS)),
+            "batch": Arg(None, OptionalInteger(ge=1)),
+        }, "class_cycle ", relation=_cycle_epoch_needs_batch),
     },
 }
 SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})

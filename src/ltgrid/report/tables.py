@@ -36,7 +36,18 @@ GROUPINGS = {
         "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
         "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
     ),
+    # the calibration suite (evaluate/metrics.py), every cell, every protocol
+    "calibration": (
+        {"ECE": "ece", "classwise ECE": "classwise_ece", "adaptive ECE": "adaptive_ece", "OE": "oe", "MCE": "mce"},
+        "calibration errors (%, 15 bins each)",
+    ),
 }
+CALIBRATION_NOTE = (
+    "ECE, MCE and OE: top-1 confidence in 15 equal-width bins (b_{k-1}, b_k]; OE (Thulasidasan et al. 2019) "
+    "counts only bins more confident than accurate, weighted by their confidence; classwise ECE: every class's "
+    "probability of every test image in the same bins, a one-vs-rest ECE per class, mean over classes "
+    "(Kull et al. 2019); adaptive ECE: top-1 confidence in 15 equal-mass bins (sorted, cut by rank)"
+)
 # Written only for protocols whose cells have a validation set to fit the temperature on.
 CALIBRATION = (
     {"ECE": "ece", "ECE after TS": "ts_ece", "NLL": "nll", "NLL after TS": "ts_nll", "T": "ts_temperature"},
@@ -202,6 +213,8 @@ def train_acc_notes(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
 def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) -> list[str]:
     if kind == "temperature":
         return ["T minimises the validation NLL of softmax(z / T) (Guo et al. 2017), T in [1e-4, 1e4]"]
+    if kind == "calibration":
+        return [CALIBRATION_NOTE]
     notes = []
     if kind == "shots":
         for dataset, sub in df.groupby("dataset"):
@@ -220,7 +233,8 @@ def _group_notes(df: pd.DataFrame, kind: str, columns: list[tuple[str, float]]) 
 
 def group_table(df: pd.DataFrame, kind: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
     """Several metrics under each (dataset, rho): accuracy per class group (standard shots, or thirds),
-    or calibration before and after temperature scaling (kind "temperature")."""
+    the calibration suite (kind "calibration"), or calibration before and after temperature scaling
+    (kind "temperature")."""
     groups, title = CALIBRATION if kind == "temperature" else GROUPINGS[kind]
     stats = {name: aggregate(df, metric, protocol) for name, metric in groups.items()}
     note, show_n = seed_note(n for s in stats.values() for _, _, n in s.values())

@@ -33,6 +33,7 @@ from ltgrid.data.splits import read_split
 from ltgrid.io import atomic_path, write_json
 from ltgrid.methods import mixed_loss
 from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
+from ltgrid.methods.head import decay_groups, init_classifier_bias, undecayed
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
@@ -128,8 +129,10 @@ class Progress:
             self.bar.close()
 
 
-def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: Sequence[nn.Parameter] = ()) -> Stage:
-    """The whole network with the method's parts; `frozen` (LWS scales) waits for stage 2."""
+def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: Sequence[nn.Parameter] = (),
+              no_decay: Sequence[nn.Parameter] = ()) -> Stage:
+    """The whole network with the method's parts; `frozen` (LWS scales) waits for stage 2; `no_decay`
+    (a sigmoid loss's classifier bias, methods/head.py) trains without weight decay."""
     recipe = fill_recipe(recipe)  # a no-op for a resolved cell's recipe; callers may pass a partial one
     schedule = recipe["lr_schedule"]
     optimizer = {**recipe["optimizer"], **method.optimizer}
@@ -139,7 +142,7 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: 
         epochs=recipe["epochs"],
         lr=lambda e: lr_at(e, base_lr, schedule["warmup_epochs"], schedule["steps"]),
         sampler=method.sampler,
-        params=[p for p in model.parameters() if all(p is not f for f in frozen)],
+        params=decay_groups([p for p in model.parameters() if all(p is not f for f in frozen)], no_decay),
         forward=model,
         mixing=True,
         loss=method.loss_value,
@@ -307,13 +310,14 @@ def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | P
     base_spec = cell.get("base_method_spec")
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
+    init_classifier_bias(model, method.loss)  # the loss's prior bias (Cui et al.'s sigmoid focal), before any load
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     forward = fast_forward(model, recipe, device)
     if stage1_model is not None:
         model.load_state_dict(torch.load(stage1_model, map_location=device, weights_only=True))
     frozen = prepare_classifier(model, method)
-    stages = [] if stage1_model is not None else [stage_one(forward, method, recipe, frozen)]
+    stages = [] if stage1_model is not None else [stage_one(forward, method, recipe, frozen, undecayed(model, method.loss))]
     if method.stage2 is not None:
         scorer = val_scorer(forward, feed, method, 4 * recipe["batch_size"])
         stages.append(stage_two(model, method, counts, recipe, scorer))

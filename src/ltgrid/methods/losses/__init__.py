@@ -11,11 +11,12 @@ from typing import Any
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses import ce, ldam, prior, smoothing  # noqa: F401  (registers the losses)
+from ltgrid.methods.losses import ce, ldam, prior, sigmoid, smoothing  # noqa: F401  (registers the losses)
 from ltgrid.methods.losses.ce import CrossEntropy, Focal
 from ltgrid.methods.losses.ldam import LDAM, ldam_margins
 from ltgrid.methods.losses.prior import BalancedSoftmax, Bayias, LogitAdjusted, PriorShiftedCE
 from ltgrid.methods.losses.registry import LOSSES
+from ltgrid.methods.losses.sigmoid import SigmoidFocal, sigmoid_focal_terms
 from ltgrid.methods.losses.smoothing import LabelAwareSmoothing, label_aware_epsilons
 from ltgrid.methods.losses.weighting import LossOptions, effective_number_weights
 
@@ -43,8 +44,10 @@ __all__ = [
     "LogitAdjusted",
     "LossOptions",
     "PriorShiftedCE",
+    "SigmoidFocal",
     "build_loss",
     "effective_number_weights",
     "label_aware_epsilons",
     "ldam_margins",
+    "sigmoid_focal_terms",
 ]

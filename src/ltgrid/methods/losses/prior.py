@@ -22,6 +22,10 @@ class PriorShiftedCE(Loss):
     """CE(z + shift, y); subclasses set the `shift` buffer. Test-time logits stay raw z."""
 
     def set_shift(self, shift: Tensor) -> None:
+        """`shift` formed in float64 and rounded to float32 once here: a difference of two rounded
+        logs (log pi - log p_test) would carry both rounding errors into every sample's loss."""
+        if shift.dtype != torch.float64:
+            raise TypeError(f"a prior shift must be formed in float64, got {shift.dtype}")
         self.register_buffer("shift", shift.to(torch.float32))
 
     def per_sample(self, logits: Tensor, target: Tensor) -> Tensor:
@@ -34,7 +38,7 @@ class LogitAdjusted(PriorShiftedCE):
 
     def __init__(self, class_counts: Tensor, tau: float) -> None:
         super().__init__(class_counts)
-        self.set_shift(float(tau) * self.log_prior)
+        self.set_shift(float(tau) * self.log_prior64)
 
 
 @LOSSES.register("balanced_softmax")
@@ -43,7 +47,7 @@ class BalancedSoftmax(PriorShiftedCE):
 
     def __init__(self, class_counts: Tensor) -> None:
         super().__init__(class_counts)
-        self.set_shift(self.log_prior)
+        self.set_shift(self.log_prior64)
 
 
 @LOSSES.register("bayias")
@@ -65,4 +69,4 @@ class Bayias(PriorShiftedCE):
                 raise PartError(f"bayias test_prior must be {n} positive numbers, got {test_prior}")
             log_test = torch.log(p / p.sum())
         self.register_buffer("log_test_prior", log_test.float())
-        self.set_shift(self.log_prior - self.log_test_prior)
+        self.set_shift(self.log_prior64 - log_test)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ltgrid.methods.mixing import mixup, remix, unimix  # noqa: F401  (registers the rules)
 from ltgrid.methods.mixing.draws import beta_draws
-from ltgrid.methods.mixing.mixup import Mixup
+from ltgrid.methods.mixing.mixup import Mixup, mixup_factors
 from ltgrid.methods.mixing.registry import MIXINGS
 from ltgrid.methods.mixing.remix import Remix, remix_label_weight
 from ltgrid.methods.mixing.unimix import UniMix, unimix_factor, unimix_partner_probs, unimix_xi
@@ -15,6 +15,7 @@ __all__ = [
     "Remix",
     "UniMix",
     "beta_draws",
+    "mixup_factors",
     "remix_label_weight",
     "unimix_factor",
     "unimix_partner_probs",
