@@ -112,12 +112,16 @@ def source_files(modules: Iterable[str], root: str | Path | None = None) -> list
     return files
 
 
-def code_digest(modules: Iterable[str], root: str | Path | None = None) -> str:
-    """sha256 (16 hex digits) of the plugin modules' source files, names and contents."""
+def code_digest(modules: Iterable[str]) -> str:
+    """sha256 (16 hex digits) of the plugin modules' code: each file's name within its module and its
+    contents, so the same plugin gives the same digest wherever the project is."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name in source_files(modules, root):
-        path = Path(name) if Path(name).is_absolute() else (Path(root).resolve() if root else project_root()) / name
-        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in modules:
+        module = sys.modules.get(name) or importlib.import_module(name)
+        path = Path(module.__file__).resolve()
+        found = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+        for f in found:
+            digest.update(f"{name}:{f.relative_to(path.parent)}".encode() + b"\0" + f.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
