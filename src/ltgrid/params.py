@@ -166,6 +166,24 @@ def method_spec(config: dict[str, Any], dataset: str, method: str, rho: float | 
     return deep_merge(deep_merge(spec, override), ratio_override(ds, method, rho))
 
 
+def method_model(config: dict[str, Any], dataset: str, method: str, rho: float | str | None = None) -> str:
+    """The model a method's cells train: its own `model` (a multi-expert net, say), else its stage-1
+    base's (a stage 2 continues that very network), else the dataset's."""
+    own = method_spec(config, dataset, method, rho).get("model")
+    base = stage1_base(config, dataset, method)
+    if own is None and base is not None:
+        own = method_spec(config, dataset, base, rho).get("model")
+    return own or config["datasets"][dataset]["model"]
+
+
+def method_recipe(config: dict[str, Any], dataset: str, method: str, rho: float | str | None = None,
+                  schema_path: str | Path = DEFAULT_SCHEMA) -> dict[str, Any]:
+    """The dataset's recipe with the method's own `recipe` changes deep-merged over it (its authors'
+    epochs, batch, lr, augmentation), defaults filled: the one recipe its cells train with."""
+    own = method_spec(config, dataset, method, rho).get("recipe") or {}
+    return fill_recipe(deep_merge(config["recipes"][config["datasets"][dataset]["recipe"]], own), schema_path)
+
+
 def stage1_base(config: dict[str, Any], dataset: str, method: str) -> str | None:
     """The method whose finished cell is this method's stage 1 (`stage2.base`), if any."""
     return (method_spec(config, dataset, method).get("stage2") or {}).get("base")
@@ -306,11 +324,32 @@ def _method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozen
         except PartError as exc:
             errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
             continue
+        errors += _method_model_recipe_errors(config, ds_name, method)
         base = stage1_base(config, ds_name, method)
         if base is not None and base not in library:
             errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
         elif base is not None and stage1_base(config, ds_name, base) is not None:
             errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
+    return errors
+
+
+def _method_model_recipe_errors(config: dict[str, Any], ds_name: str, method: str) -> list[str]:
+    """A method's own `model` is a known one; its `recipe` changes leave a valid recipe."""
+    from ltgrid.models.names import MODEL_NAMES
+
+    where, spec = f"method_library.{method} (dataset {ds_name})", method_spec(config, ds_name, method)
+    errors = []
+    model = spec.get("model")
+    if model is not None and model not in MODEL_NAMES and not _plugin_model(config, model):
+        errors.append(f"{where}.model = {model!r}: unknown model; known: {sorted(MODEL_NAMES)}")
+    if spec.get("recipe"):
+        merged = deep_merge(config["recipes"][config["datasets"][ds_name]["recipe"]], spec["recipe"])
+        recipe_schema = {"$defs": _schema(str(DEFAULT_SCHEMA))["$defs"], "$ref": "#/$defs/recipe"}
+        errors += [f"{where}.recipe: {e}".replace(": <top level>:", ":") for e in _schema_errors(merged, recipe_schema)]
+        if not errors:
+            rec = fill_recipe(merged)
+            errors += [f"{where}.recipe.lr_schedule.steps: epoch {st['epoch']} is not before epochs = {rec['epochs']}"
+                       for st in rec["lr_schedule"]["steps"] if st["epoch"] >= rec["epochs"]]
     return errors
 
 
@@ -354,15 +393,21 @@ def _data_errors(config: dict[str, Any], check_files: bool) -> list[str]:
         made = [f"data/lists/{name}/{n}.txt" for n in (ds["source"].get("annotations") or {})]
         if check_files and not Path(raw_path(config, name)).is_file():
             errors += local_source_problems(ds["source"], f"datasets.{name}.source", made)
-        batch = recipe(config, ds["recipe"])["batch_size"]
+        library = config["method_library"]
         for rho in ds["ratios"]:
             n_train = expected_train_size(config, name, rho)
-            if n_train is not None and batch > n_train:
-                errors.append(
-                    f"recipes.{ds['recipe']}.batch_size = {batch}: larger than the training split of dataset {name} "
-                    f"at rho={format_rho(rho)} ({n_train} images); an epoch would make no full optimiser step. "
-                    f"Use a batch of at most {n_train}"
-                )
+            for method in [None, *(m for m in dataset_methods(config, name) if m in library)]:
+                own = method is not None and (method_spec(config, name, method, rho).get("recipe") or {}).get("batch_size")
+                if method is not None and not own:
+                    continue  # the dataset's recipe, checked once (method None)
+                batch = own or recipe(config, ds["recipe"])["batch_size"]
+                what = f"method_library.{method}.recipe" if own else f"recipes.{ds['recipe']}"
+                if n_train is not None and batch > n_train:
+                    errors.append(
+                        f"{what}.batch_size = {batch}: larger than the training split of dataset {name} "
+                        f"at rho={format_rho(rho)} ({n_train} images); an epoch would make no full optimiser step. "
+                        f"Use a batch of at most {n_train}"
+                    )
     return errors
 
 
@@ -447,9 +492,9 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "split_seed": cell.split,
         "method": cell.method,
         "seed": cell.seed,
-        "model": ds["model"],
+        "model": method_model(config, cell.dataset, cell.method, cell.rho),
         "recipe_name": ds["recipe"],
-        "recipe": recipe(config, ds["recipe"]),
+        "recipe": method_recipe(config, cell.dataset, cell.method, cell.rho),
         "method_spec": method_spec(config, cell.dataset, cell.method, cell.rho),
         "shots": ds["shots"],
         "val_per_class": ds["split"]["val_per_class"],

@@ -20,7 +20,8 @@ from ltgrid.methods.catalog import METHOD_OPTIMIZER, PARTS, SCHEDULE, STAGE2, fi
 
 PART_FAMILIES = ("loss", "mixing", "sampler")
 DEFAULT_PARTS: dict[str, dict[str, Any]] = {"loss": {"name": "ce"}, "mixing": {"name": "none"}, "sampler": {"name": "instance"}}
-SPEC_KEYS = (*PART_FAMILIES, "schedule", "optimizer", "stage2", "description")  # description: prose, ignored
+# description: prose, ignored; model / recipe: what the cell trains and with which recipe changes (ltgrid.params)
+SPEC_KEYS = (*PART_FAMILIES, "schedule", "optimizer", "stage2", "description", "model", "recipe")
 
 
 def _part(method: str, spec: dict[str, Any], part: str, where: str = "") -> dict[str, Any]:
