@@ -140,7 +140,8 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: 
     return Stage(
         name="stage1",
         epochs=recipe["epochs"],
-        lr=lambda e: lr_at(e, base_lr, schedule["warmup_epochs"], schedule["steps"]),
+        lr=lambda e: lr_at(e, base_lr, schedule["warmup_epochs"], schedule["steps"],
+                           recipe["epochs"] if schedule.get("cosine") else None),
         sampler=method.sampler,
         params=decay_groups([p for p in model.parameters() if all(p is not f for f in frozen)], no_decay),
         forward=model,
