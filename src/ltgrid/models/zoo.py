@@ -6,7 +6,7 @@ from torch import nn
 
 from ltgrid.models.base import Classifier, NormedLinear  # noqa: F401  (ltgrid.models exports them)
 from ltgrid.models.names import MODEL_NAMES
-from ltgrid.models.resnet import TorchvisionResNet, resnet10, resnet50  # noqa: F401
+from ltgrid.models.resnet import TorchvisionResNet, resnet10, resnet34_cifar, resnet50  # noqa: F401
 from ltgrid.models.resnet_cifar import ResNetCifar, resnet20, resnet32, resnet44, resnet56  # noqa: F401
 from ltgrid.models.small import DigitsCNN
 from ltgrid.registry import Registry
@@ -19,6 +19,7 @@ MODELS.register("resnet44")(resnet44)
 MODELS.register("resnet56")(resnet56)
 MODELS.register("resnet10")(resnet10)
 MODELS.register("resnet50")(resnet50)
+MODELS.register("resnet34_cifar")(resnet34_cifar)
 if MODELS.names() != sorted(MODEL_NAMES):
     raise RuntimeError(f"models registered {MODELS.names()} but ltgrid/models/names.py lists {sorted(MODEL_NAMES)}")
 
