@@ -153,3 +153,13 @@ def test_resnet34_cifar_is_resnet34_with_a_3x3_stem() -> None:
     x = torch.zeros(2, 3, 32, 32)
     last = model.body[:-2](x)  # before the global pool and flatten
     assert last.shape == (2, 512, 4, 4) and model(x).shape == (2, 100)
+
+
+def test_the_published_figure_says_its_protocol(repo_root, library) -> None:
+    from ltgrid.report import published
+
+    pub = published.load(repo_root / "params" / "published.yaml", library)
+    los = [f for f in pub.figures if f.method == "los"]
+    assert [(f.dataset, f.rho, f.metric, f.value) for f in los] == [("cifar100", "100", "top1_acc", 54.9)]
+    source = pub.sources[los[0].source]
+    assert "best epoch on the test set" in source.selection and "ResNet-34" in source.where
