@@ -11,6 +11,7 @@ import pytest
 
 from ltgrid.report import ablation, compare, stats
 from ltgrid.report import tables as R
+from ltgrid.errors import ParamsError
 from ltgrid.report.published import parse
 
 T975 = {1: 12.706204736, 2: 4.302652730, 3: 3.182446305}  # Student t quantiles 0.975, n-1 degrees of freedom
@@ -65,14 +66,36 @@ def test_published_table_says_whether_the_figure_lies_in_the_interval():
                  "figures": [{"dataset": "digits", "rho": 10, "method": "unimix_bayias", "value": 13.5, "source": "s"},
                              {"dataset": "digits", "rho": 10, "method": "ce", "value": 31.0, "source": "s"}]})
     table = R.published_table(df, pub, "final", ["unimix_bayias", "ce"], "g")
-    assert table.header[-2:] == ["reproduced 95% interval", "published inside"]
+    assert table.header[-3:] == ["reproduced 95% interval", "published inside", "same protocol"]
     got = {r[2]: r for r in table.rows}
     half = T975[2] / math.sqrt(3)
-    assert got["unimix_bayias"][-2:] == [f"[{13 - half:.2f}, {13 + half:.2f}]", "yes"]
-    assert got["ce"][-2:] == ["-", "-"]  # one seed: no interval
+    assert got["unimix_bayias"][-3:-1] == [f"[{13 - half:.2f}, {13 + half:.2f}]", "yes"]
+    assert got["ce"][-3:-1] == ["-", "-"]  # one seed: no interval
     pub2 = parse({"sources": {"s": {"cite": "c", "where": "w", "selection": "s"}},
                   "figures": [{"dataset": "digits", "rho": 10, "method": "unimix_bayias", "value": 20.0, "source": "s"}]})
-    assert R.published_table(df, pub2, "final", ["unimix_bayias"], "g").rows[0][-1] == "no"
+    assert R.published_table(df, pub2, "final", ["unimix_bayias"], "g").rows[0][-2] == "no"
+
+
+@pytest.mark.parametrize("source_protocol, table_protocol, says", [
+    ("best_test", "best_test", "yes"),
+    ("best_test", "final", "no: published is the best epoch on the test set; compare with the best_test table"),
+    ("final", "best_val", "no: published is the final epoch; compare with the final table"),
+    ("unknown", "final", "unknown (the source does not say how it picked the epoch)"),
+    (None, "final", "unknown (the source does not say how it picked the epoch)"),
+])
+def test_published_table_says_which_reproduced_figure_is_comparable(source_protocol, table_protocol, says):
+    """A best-test-epoch figure beside a final-epoch one is not a like-for-like comparison: the row says so."""
+    source = {"cite": "c", "where": "w", "selection": "s"} | ({"protocol": source_protocol} if source_protocol else {})
+    pub = parse({"sources": {"s": source},
+                 "figures": [{"dataset": "digits", "rho": 10, "method": "ce", "value": 31.0, "source": "s"}]})
+    df = rows({"ce": [30.0, 29.0]}).assign(protocol=table_protocol)
+    table = R.published_table(df, pub, table_protocol, ["ce"], "g")
+    assert table.rows[0][-1] == says
+
+
+def test_a_source_protocol_outside_the_tables_is_refused():
+    with pytest.raises(ParamsError, match=r"sources.s: protocol = 'best_epoch': must be one of final, best_val, best_test, unknown"):
+        parse({"sources": {"s": {"cite": "c", "where": "w", "selection": "s", "protocol": "best_epoch"}}, "figures": []})
 
 
 def write_cells(folder, grid_values) -> list:

@@ -192,7 +192,7 @@ def test_published_table_dash_difference_and_source(metrics_files):
     df = R.cell_rows(metrics_files)
     table = R.published_table(df, _published(PUBLISHED), "final", ["ce", "unimix_bayias"], "g")
     assert table.header == ["dataset", "rho", "method", "published", "reproduced mean ± std (n)", "difference", "source",
-                            "reproduced 95% interval", "published inside"]
+                            "reproduced 95% interval", "published inside", "same protocol"]
     rows = {(r[0], r[1], r[2]): r for r in table.rows}
     assert set(rows) == {("digits", "10", "ce"), ("digits", "10", "unimix_bayias"), ("digits", "50", "ce")}
     ce = rows[("digits", "10", "ce")]

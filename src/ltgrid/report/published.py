@@ -17,9 +17,14 @@ import yaml
 from ltgrid.errors import ParamsError
 from ltgrid.params import format_rho
 
+PROTOCOL_WORDS = {"final": "final epoch", "best_val": "best epoch on a validation split",
+                  "best_test": "best epoch on the test set"}
 # Metrics a published figure may give: percent values as in metrics.json.
 PUBLISHED_METRICS = {"top1_err": "top-1 error (%)", "top1_acc": "top-1 accuracy (%)", "ece": "ECE (%)"}
-SOURCE_KEYS = {"cite", "where", "selection"}
+SOURCE_KEYS = {"cite", "where", "selection", "protocol"}
+# How a source picked its epoch, in the tables' terms (ltgrid.evaluate.protocols): which of our
+# tables holds the reproduced figure it is comparable to. "unknown": the source does not say.
+SOURCE_PROTOCOLS = ("final", "best_val", "best_test", "unknown")
 FIGURE_KEYS = {"dataset", "rho", "method", "metric", "value", "source", "note"}
 
 
@@ -31,9 +36,19 @@ class Source:
     cite: str
     where: str
     selection: str
+    protocol: str = "unknown"
 
     def text(self) -> str:
         return f"{self.cite}; {self.where}; model selection: {self.selection}"
+
+    def comparable(self, protocol: str) -> str:
+        """Whether a figure of this source is comparable to a reproduced figure under `protocol`,
+        and if not, which table holds the one that is."""
+        if self.protocol == "unknown":
+            return "unknown (the source does not say how it picked the epoch)"
+        if self.protocol == protocol:
+            return "yes"
+        return f"no: published is the {PROTOCOL_WORDS[self.protocol]}; compare with the {self.protocol} table"
 
 
 @dataclass(frozen=True)
@@ -83,8 +98,11 @@ def _check_keys(where: str, raw: Any, allowed: set[str], expected: set[str]) -> 
 
 def _source(key: str, raw: Any, path: Path) -> Source:
     where = f"{path}: sources.{key}"
-    _check_keys(where, raw, SOURCE_KEYS, SOURCE_KEYS)
-    return Source(key, *(_need_str(where, k, raw.get(k)) for k in ("cite", "where", "selection")))
+    _check_keys(where, raw, SOURCE_KEYS, SOURCE_KEYS - {"protocol"})
+    protocol = raw.get("protocol", "unknown")
+    if protocol not in SOURCE_PROTOCOLS:
+        raise ParamsError(f"{where}: protocol = {protocol!r}: must be one of {', '.join(SOURCE_PROTOCOLS)}")
+    return Source(key, *(_need_str(where, k, raw.get(k)) for k in ("cite", "where", "selection")), protocol)
 
 
 def _figure(i: int, raw: Any, sources: dict[str, Source], methods: set[str] | None, path: Path) -> Figure:

@@ -322,15 +322,18 @@ def published_table(
                     row += [f"{fig.value:.2f}", format_stat(stat, True), f"{stat[0] - fig.value:+.2f}", f"[{fig.source}]"]
                     used.append(fig.source)
                 values = metric_values(df, metric, protocol, method, dataset, rho)
-                rows.append(row + published_columns(values, fig.value if fig else None))
+                comparable = published.sources[fig.source].comparable(protocol) if fig else "-"
+                rows.append(row + published_columns(values, fig.value if fig else None) + [comparable])
     header = ["dataset", "rho", "method"] + (["metric"] if len(metrics) > 1 else [])
-    header += ["published", "reproduced mean ± std (n)", "difference", "source", "reproduced 95% interval", "published inside"]
+    header += ["published", "reproduced mean ± std (n)", "difference", "source", "reproduced 95% interval", "published inside",
+               "same protocol"]
     what = "figures" if len(metrics) > 1 else PUBLISHED_METRICS["top1_err"]
     caption = (
         f"{grid}: published vs reproduced {what}; reproduced model selection: {PROTOCOLS[protocol]}; "
         "difference = reproduced mean - published; 95% interval of the reproduced mean: Student t over seeds, "
         "mean ± t(0.975, n-1) · s/√n (n >= 2); published inside: whether the published figure lies in it; "
-        "a dash: no published figure (or fewer than two seeds)"
+        "a dash: no published figure (or fewer than two seeds); same protocol: whether the source picked its epoch "
+        "as this table does (most published figures are the best test epoch: the best_test table is their match)"
     )
     notes = [f"[{key}] {published.sources[key].text()}" for key in dict.fromkeys(used)]
     return Table(caption, header, rows, notes=notes)
