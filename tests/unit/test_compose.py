@@ -38,17 +38,19 @@ def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
     for name, spec in entries.items():
         validate_method(name, spec)
         method = build_method(name, spec, COUNTS).to("cpu")
-        assert method.needs_normed_classifier == (spec["loss"]["name"] == "ldam")
+        assert method.needs_normed_classifier == (spec["loss"]["name"] in ("ldam", "balpoe"))
         method.start_epoch(0, 2)
         labels = torch.tensor([0] * 10 + [1] * 3 + [2])
         idx = method.sampler.epoch_indices(labels, 0, 2, g)
         x, y = torch.randn(len(idx), 5), labels[idx]
-        w = torch.zeros(5, 3, requires_grad=True)
+        experts = getattr(method.loss, "num_experts", None)  # a loss for experts scores (N, K, C) outputs
+        w = torch.zeros(5, 3 * (experts or 1), requires_grad=True)
+        out = (lambda z: z.view(len(z), experts, 3)) if experts else (lambda z: z)
         batch = method.mix(x, y, g)
-        loss = method.loss_value(batch.x @ w, batch)
+        loss = method.loss_value(out(batch.x @ w), batch)
         loss.backward()
         assert torch.isfinite(loss) and w.grad is not None, name
-        assert method.eval_logits(x @ w.detach()).shape == (len(idx), 3)
+        assert method.eval_logits(out(x @ w.detach())).shape == (len(idx), 3)
 
 
 def test_mix_off_last_stops_mixing_for_the_last_epochs() -> None:

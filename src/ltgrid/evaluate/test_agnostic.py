@@ -12,7 +12,9 @@ Bayias trains CE(z + log pi - log p_test, y) and predicts with z. A model traine
 prior p is, up to the classifier's bias, the model trained for another prior q with its logits
 shifted by log q - log p: the loss only sees z + log pi - log p_test. So "Bayias with p_test
 set to the matching prior" is scored post hoc as z + log q - log p, q the re-sampled test set's
-class frequencies, p the prior the cell was trained with (uniform unless `test_prior`).
+class frequencies, p the prior the cell was trained with (uniform unless `test_prior`). BalPoE's
+eval logits carry + log p_test (methods/losses/balpoe.py), so the same shift is its authors'
+`--posthoc_bias_correction` on each re-sampled set (emasa/BalPoE-CalibratedLT test_all_cifar.py).
 """
 
 from __future__ import annotations
@@ -55,9 +57,10 @@ def resample(test_labels: np.ndarray, counts: list[int], seed: int = RESAMPLE_SE
 
 
 def trained_log_prior(method_spec: dict[str, Any], num_classes: int) -> np.ndarray | None:
-    """log p_test a Bayias cell was trained for (uniform unless `test_prior`); None for other losses."""
+    """log p_test a Bayias cell was trained for, or a BalPoE cell's eval logits were corrected to (uniform
+    unless `test_prior`; either way the logits move to a prior q by log q - log p_test); None for other losses."""
     loss = method_spec.get("loss") or {}
-    if loss.get("name") != "bayias":
+    if loss.get("name") not in ("bayias", "balpoe"):
         return None
     p = np.asarray(loss.get("test_prior") or np.ones(num_classes), dtype=np.float64)
     return np.log(p / p.sum())

@@ -83,8 +83,14 @@ class Loss(nn.Module, ABC):
         on = epoch >= self.weight_from_epoch
         self.class_weight = self._scheduled_weight.clone() if on else torch.ones_like(self._scheduled_weight)
 
+    def joint_logits(self, outputs: Tensor) -> Tensor:
+        """The model's outputs as one (N, C) logit per image, before any test-time adjustment: what
+        training accuracy is taken on. The identity, except for losses that combine experts (BalPoE)."""
+        return outputs
+
     def eval_logits(self, logits: Tensor) -> Tensor:
         """Logits used for prediction at test time: z - posthoc_tau * log pi (identity at tau 0)."""
+        logits = self.joint_logits(logits)
         if self.posthoc_tau == 0:
             return logits
         return logits - self.posthoc_tau * self.log_prior.to(logits.device, logits.dtype)
@@ -101,6 +107,11 @@ class Loss(nn.Module, ABC):
         """sum_i lam_i w_{y_a,i} + (1 - lam_i) w_{y_b,i}: the denominator of the weighted mean."""
         weight = self.class_weight.to(lam.dtype)
         return (lam * weight[y_a] + (1 - lam) * weight[y_b]).sum()
+
+    def batch_value(self, outputs: Tensor, batch: MixedBatch) -> Tensor:
+        """The batch's loss from the model's outputs: the (weighted) mixed mean of `per_sample`.
+        A loss with terms across samples (GLMC's consistency of two mixed views) overrides it."""
+        return mixed_loss(self, outputs, batch)
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         if logits.dim() != 2 or logits.shape[1] != self.num_classes:
@@ -157,6 +168,14 @@ class Mixing:
     def counts_of(self, y: Tensor) -> Tensor:
         """n_{y_i} for each label, on the labels' device."""
         return self.class_counts.to(y.device)[y]
+
+    def streams(self, order: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor | None:
+        """Training positions to gather for each sampled one, (k, len(order)) on the CPU, or None (the
+        order itself). Row r of batch b is gathered as block r of one batch of k * batch_size images,
+        each augmented on its own, so a rule can take several views of an image or partners from
+        outside the batch (GLMC: two views of the batch and of a re-balanced draw); `labels` are
+        the whole training split's, the generator the cell's."""
+        return None
 
     def draw(self, y: Tensor, generator: torch.Generator) -> Draws | None:
         """The batch's draws from CPU labels `y`; None when the rule leaves batches alone."""

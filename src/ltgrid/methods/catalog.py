@@ -110,6 +110,18 @@ class PositiveNumbers:
 
 
 @dataclass(frozen=True)
+class Numbers:
+    """A list of at least `min_len` real numbers (BalPoE's lambdas, one per expert)."""
+
+    min_len: int = 1
+
+    def problem(self, label: str, value: Any) -> str | None:
+        if isinstance(value, (list, tuple)) and len(value) >= self.min_len and all(_is_number(v) for v in value):
+            return None
+        return f"{label} must be a list of at least {self.min_len} numbers, got {value!r}"
+
+
+@dataclass(frozen=True)
 class MethodName:
     def problem(self, label: str, value: Any) -> str | None:
         ok = value is None or (isinstance(value, str) and bool(value))
@@ -154,7 +166,8 @@ class Unchecked:
         return None
 
 
-Rule = Unchecked | Number | Integer | OptionalInteger | OneOf | Boolean | PartEntry | PositiveNumbers | MethodName | SamplerPart | TauRange
+Rule = (Unchecked | Number | Integer | OptionalInteger | OneOf | Boolean | PartEntry | PositiveNumbers | Numbers
+        | MethodName | SamplerPart | TauRange)
 REQUIRED = object()  # default of an argument params must give
 
 
@@ -226,10 +239,21 @@ PARTS: dict[str, dict[str, Declaration]] = {
         "la": Declaration({"tau": Arg(1.0, Number())}, "la "),
         "balanced_softmax": Declaration(),
         "bayias": Declaration({"test_prior": Arg(None, PositiveNumbers())}, "bayias "),
+        # BalPoE (emasa/BalPoE-CalibratedLT model/loss.py BSExpertLoss): expert k's CE on s z_k + (1 - lambda_k) log pi,
+        # averaged over experts; lambdas [1, 0, -1] are their configs' tau_list [0, 1, 2] (tau_k = 1 - lambda_k)
+        "balpoe": Declaration({
+            "lambdas": Arg([1.0, 0.0, -1.0], Numbers()), "s": Arg(30.0, Number(gt=0)),
+            "test_prior": Arg(None, PositiveNumbers()),
+        }, "balpoe "),
         "las": Declaration({
             "head": Arg(0.3, Number(ge=0, lt=1)), "tail": Arg(0.0, Number(ge=0, lt=1)),
             "shape": Arg("concave", OneOf(("concave", "linear", "convex"))),
         }, "las "),
+        # GLMC (ynu-yangpeng/GLMC Trainer.py; defaults: main.py's, the CIFAR commands set their own): the re-balanced
+        # branch's label weights n_c^-label_weighting (scaled to sum to C), the consistency term's weight
+        "glmc": Declaration({
+            "label_weighting": Arg(1.0, Number(ge=0)), "contrast_weight": Arg(10.0, Number(ge=0)),
+        }, "glmc "),
     },
     "mixing": {
         "none": Declaration(),
@@ -241,6 +265,9 @@ PARTS: dict[str, dict[str, Declaration]] = {
         "unimix": Declaration(
             {"alpha": Arg(0.8, ALPHA), "tau": Arg(-0.5, Number()), "mode": Arg("wrap", OneOf(("wrap", "clip")))}, "unimix "
         ),
+        # GLMC: lam ~ Beta(alpha, alpha) once per batch (utils/util.py GLMC_mixed's alpha = 1; main.py's --beta is
+        # drawn but unused); partners drawn with P(i) prop. n_{y_i}^-resample_weighting (main.py's weighted loader)
+        "glmc": Declaration({"alpha": Arg(1.0, ALPHA), "resample_weighting": Arg(0.2, Number(ge=0))}, "glmc "),
     },
     "sampler": {
         **{name: Declaration() for name in ("instance", "class_balanced", "square_root", "progressive")},
@@ -252,6 +279,22 @@ PARTS: dict[str, dict[str, Declaration]] = {
     },
 }
 SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})
+# Losses that score only the batches of one mixing rule, mixed every epoch: GLMC's loss reads the two
+# mixed halves (and their views' pairing) that the glmc rule lays out.
+LOSS_NEEDS_MIXING = {"glmc": "glmc"}
+
+
+def pairing_problem(parts: dict[str, Any]) -> str | None:
+    """Why a method's filled parts (methods/spec.py method_parts) do not fit together, or None."""
+    loss, needed = parts["loss"]["name"], LOSS_NEEDS_MIXING.get(parts["loss"]["name"])
+    if needed is None:
+        return None
+    if parts["mixing"]["name"] != needed:
+        return f"loss {loss!r} needs mixing {{name: {needed}}}, got mixing {parts['mixing']['name']!r}"
+    if parts["schedule"]["mix_off_last"]:
+        return f"loss {loss!r} scores mixed batches only: schedule.mix_off_last must be 0, got {parts['schedule']['mix_off_last']}"
+    return None
+
 # What a method may change in its recipe's optimiser for stage 1 (None: the recipe's value).
 METHOD_OPTIMIZER = Declaration({
     "lr": Arg(None, Number(gt=0, optional=True)),

@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 
 from ltgrid.errors import PartError
-from ltgrid.methods.base import Loss, MixedBatch, Mixing, Sampler, mixed_loss
+from ltgrid.methods.base import Loss, MixedBatch, Mixing, Sampler
+from ltgrid.methods.catalog import pairing_problem
 from ltgrid.methods.losses import LOSSES, build_loss
 from ltgrid.methods.mixing import MIXINGS
 from ltgrid.methods.samplers import SAMPLERS
@@ -60,7 +61,11 @@ class Method:
         return MixedBatch.unmixed(x, y)
 
     def loss_value(self, logits: Tensor, batch: MixedBatch) -> Tensor:
-        return mixed_loss(self.loss, logits, batch)
+        return self.loss.batch_value(logits, batch)
+
+    def joint_logits(self, outputs: Tensor) -> Tensor:
+        """The model's outputs as one (N, C) logit (a multi-expert model's experts combined), unadjusted."""
+        return self.loss.joint_logits(outputs)
 
     def eval_logits(self, logits: Tensor) -> Tensor:
         return self.loss.eval_logits(logits)
@@ -89,6 +94,9 @@ def build_method(name: str, spec: dict[str, Any] | None, class_counts: Tensor) -
     """Every part from its params entry (checked and defaulted by `method_parts`) and the
     training class counts (a part checks its arguments against the real counts here)."""
     parts = method_parts(name, spec)
+    problem = pairing_problem(parts)
+    if problem:
+        raise PartError(f"method {name!r}: {problem}")
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
     loss, mixing, sampler = _loss(name, parts["loss"], counts), dict(parts["mixing"]), dict(parts["sampler"])
     stage2 = Stage2Spec(**parts["stage2"]) if parts["stage2"] is not None else None

@@ -49,6 +49,8 @@ class Stage:
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
     end_epoch: Callable[[], None] = lambda: None  # run after every training epoch (a projection)
     info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
+    # the forward's outputs as one (N, C) logit for the training accuracy (a multi-expert model's experts combined)
+    joint: Callable[[Tensor], Tensor] = lambda outputs: outputs
 
 
 @dataclass
@@ -74,15 +76,25 @@ class EpochPlan:
         return {k: v[start : start + self.batch_size] for k, v in self.draws.items()}
 
 
+def gathered_order(rows: Tensor, batch_size: int) -> Tensor:
+    """The positions a feed gathers when each sampled image brings k (rows (k, n)): batch b is
+    rows[0] of b's slice, then rows[1] of it, and so on (a mixing rule's `streams`)."""
+    return torch.cat([rows[:, s : s + batch_size].reshape(-1) for s in range(0, rows.shape[1], batch_size)])
+
+
 def plan_epoch(stage: Stage, epoch: int, method: Method, feed: Any, generator: torch.Generator,
                batch_size: int, drop_last: bool = False) -> EpochPlan:
     """Draw the epoch on the CPU (order, augmentation, mixing) and move it to the device."""
     order = stage.sampler.epoch_indices(feed.train_labels, epoch, stage.epochs, generator).cpu()
     dropped = len(order) % batch_size if drop_last else 0
     order = order[: len(order) - dropped]  # static shapes: every batch full
+    mixing = stage.mixing and method.mixing_active
+    rows = method.mixing.streams(order, feed.train_labels, generator) if mixing else None
+    if rows is not None:  # k images gathered per sampled one (views, outside partners): one batch of k * batch_size
+        order, batch_size = gathered_order(rows, batch_size), len(rows) * batch_size
     feed.plan_epoch(order, batch_size, generator)
     draws = None
-    if stage.mixing and method.mixing_active:
+    if mixing:
         labels = feed.train_labels[order]
         per_batch = [method.mixing.draw(labels[s : s + batch_size], generator) for s in range(0, len(order), batch_size)]
         if per_batch and per_batch[0] is not None:
@@ -136,7 +148,7 @@ def compute(stage: Stage, optimizer: torch.optim.Optimizer, batch: MixedBatch, t
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    tally.add(loss, logits, batch.y_a)
+    tally.add(loss, stage.joint(logits), batch.y_a)
 
 
 class Steps(Protocol):
@@ -167,11 +179,12 @@ class EagerSteps:
 
 def train_step(steps: Steps, method: Method, feed: Any, plan: EpochPlan, b: int, epoch: int,
                generator: torch.Generator) -> int:
-    """Batch b of the planned epoch: device work only, nothing read back. Returns its size."""
+    """Batch b of the planned epoch: device work only, nothing read back. Returns the rows it scored."""
     positions = plan.positions(b)
     x, y = feed.train_batch(positions, generator)
-    steps.run(batch_of(method, x, y, plan.draws_of(b)), epoch, b)
-    return len(positions)
+    batch = batch_of(method, x, y, plan.draws_of(b))
+    steps.run(batch, epoch, b)
+    return len(batch.y_a)  # the rows the tally counted (GLMC's: two mixtures of each sampled image)
 
 
 def train_epoch(

@@ -37,6 +37,7 @@ from ltgrid.methods.head import decay_groups, init_classifier_bias, undecayed
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
+from ltgrid.models.multi_expert import check_expert_fit
 from ltgrid.params import fill_recipe
 from ltgrid.train.checkpoint import CHECKPOINT  # noqa: F401  (the file name, for callers)
 from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoint, save_best, save_checkpoint
@@ -90,16 +91,18 @@ def predict(model: nn.Module, feed: Any, method: Method, which: str, batch_size:
 
 
 @torch.no_grad()
-def clean_train_accuracy(model: nn.Module, feed: Any, batch_size: int) -> float | None:
+def clean_train_accuracy(model: nn.Module, feed: Any, batch_size: int,
+                         joint: Callable[[Tensor], Tensor] = lambda outputs: outputs) -> float | None:
     """Top-1 accuracy (%) on the unaugmented training split in eval mode, None when the feed
-    cannot replay it: whether the model fits its training set, as the paper's models do."""
+    cannot replay it: whether the model fits its training set, as the paper's models do. `joint` makes
+    the outputs one (N, C) logit (Method.joint_logits: a multi-expert model's experts combined)."""
     batches = getattr(feed, "train_eval_batches", None)
     if batches is None:
         return None
     model.eval()
     correct, seen = None, 0
     for x, y in batches(batch_size):
-        hits = (model(x).argmax(1) == y).sum()
+        hits = (joint(model(x)).argmax(1) == y).sum()
         correct = hits if correct is None else correct + hits
         seen += len(y)
     return 100.0 * float(correct.item()) / seen if seen else None  # one read, after the loop
@@ -148,6 +151,7 @@ def stage_one(model: nn.Module, method: Method, recipe: dict[str, Any], frozen: 
         mixing=True,
         loss=method.loss_value,
         optimizer=optimizer,
+        joint=method.joint_logits,
     )
 
 
@@ -311,6 +315,7 @@ def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | P
     base_spec = cell.get("base_method_spec")
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
+    check_expert_fit(cell["model"], model, cell["method"], method.loss, method.stage2 is not None)
     init_classifier_bias(model, method.loss)  # the loss's prior bias (Cui et al.'s sigmoid focal), before any load
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -513,7 +518,7 @@ def write_outputs(
         "history": state.history,
         "best_epochs": {which: best["epoch"] for which, best in state.best.items()},
         "n_train": len(feed.train_labels),
-        "train_acc_clean": clean_train_accuracy(model, feed, 4 * batch_size),
+        "train_acc_clean": clean_train_accuracy(model, feed, 4 * batch_size, method.joint_logits),
     }
     write_json(out_dir / "run.json", record)
     run.finish()

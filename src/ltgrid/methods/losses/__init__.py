@@ -11,8 +11,10 @@ from typing import Any
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses import ce, ldam, prior, sigmoid, smoothing  # noqa: F401  (registers the losses)
+from ltgrid.methods.losses import balpoe, ce, glmc, ldam, prior, sigmoid, smoothing  # noqa: F401  (registers the losses)
+from ltgrid.methods.losses.balpoe import BalancedPoE
 from ltgrid.methods.losses.ce import CrossEntropy, Focal
+from ltgrid.methods.losses.glmc import GlmcLoss
 from ltgrid.methods.losses.ldam import LDAM, ldam_margins
 from ltgrid.methods.losses.prior import BalancedSoftmax, Bayias, LogitAdjusted, PriorShiftedCE
 from ltgrid.methods.losses.registry import LOSSES
@@ -36,10 +38,12 @@ def build_loss(name: str, class_counts: Tensor, **kwargs: Any) -> Loss:
 __all__ = [
     "LOSSES",
     "LDAM",
+    "BalancedPoE",
     "BalancedSoftmax",
     "Bayias",
     "CrossEntropy",
     "Focal",
+    "GlmcLoss",
     "LabelAwareSmoothing",
     "LogitAdjusted",
     "LossOptions",
