@@ -46,23 +46,27 @@ class BasicBlock(nn.Module):
 
 
 class ResNetCifar(Classifier):
-    """CIFAR ResNet of a given depth; `forward_features` returns the 64-d pooled vector."""
+    """CIFAR ResNet of a given depth; `forward_features` returns the pooled vector (64-d at the
+    standard widths; `widths` widens the stages, e.g. GLMC's 64/128/256 ResNet-32)."""
 
-    def __init__(self, num_classes: int, in_channels: int = 3, depth: int = 32, normed_classifier: bool = False) -> None:
+    def __init__(self, num_classes: int, in_channels: int = 3, depth: int = 32, normed_classifier: bool = False,
+                 widths: tuple[int, int, int] = STAGE_WIDTHS) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"CIFAR ResNet depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110), got {depth}")
         if num_classes < 1 or in_channels < 1:
             raise ValueError(f"num_classes ({num_classes}) and in_channels ({in_channels}) must be positive")
+        if len(widths) != 3 or any(w < 1 for w in widths):
+            raise ValueError(f"CIFAR ResNet widths must be three positive channel counts, got {widths}")
         blocks = (depth - 2) // 6
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, STAGE_WIDTHS[0], 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(STAGE_WIDTHS[0]),
+            nn.Conv2d(in_channels, widths[0], 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(widths[0]),
             nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = []
-        in_planes = STAGE_WIDTHS[0]
-        for stage, planes in enumerate(STAGE_WIDTHS):
+        in_planes = widths[0]
+        for stage, planes in enumerate(widths):
             for b in range(blocks):
                 layers.append(BasicBlock(in_planes, planes, stride=2 if stage > 0 and b == 0 else 1))
                 in_planes = planes

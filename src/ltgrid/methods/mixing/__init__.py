@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from ltgrid.methods.mixing import mixup, remix, unimix  # noqa: F401  (registers the rules)
+from ltgrid.methods.mixing import glmc, mixup, remix, unimix  # noqa: F401  (registers the rules)
 from ltgrid.methods.mixing.draws import beta_draws
+from ltgrid.methods.mixing.glmc import GlmcMixing
 from ltgrid.methods.mixing.mixup import Mixup, mixup_factors
 from ltgrid.methods.mixing.registry import MIXINGS
 from ltgrid.methods.mixing.remix import Remix, remix_label_weight
 from ltgrid.methods.mixing.unimix import UniMix, unimix_factor, unimix_partner_probs, unimix_xi
 
 __all__ = [
+    "GlmcMixing",
     "MIXINGS",
     "Mixup",
     "Remix",
