@@ -192,7 +192,7 @@ def stage1_base(config: dict[str, Any], dataset: str, method: str) -> str | None
 def _credential_errors(value: Any, where: str = "") -> list[str]:
     """Params are committed and logged to MLflow: a key that names a secret, or a URL with a
     password in it, is refused (the value is not echoed)."""
-    from ltgrid.tracking.store import SECRET_WORDS
+    from ltgrid.project import SECRET_WORDS
 
     if isinstance(value, dict):
         errors = []

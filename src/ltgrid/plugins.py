@@ -11,19 +11,14 @@ which is part of the cell's key: editing a plugin reruns exactly the cells that 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from ltgrid.registry import Registry
-from ltgrid.tracking.store import PROJECT_ROOT_ENV
+from ltgrid.project import project_root
 
 METHOD_PARTS = ("loss", "mixing", "sampler")
-
-
-def project_root() -> Path:
-    return Path(os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
 
 
 def load(modules: Iterable[str], root: str | Path | None = None) -> None:

@@ -14,14 +14,14 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-PROJECT_ROOT_ENV = "LTGRID_PROJECT_ROOT"
+from ltgrid.project import PROJECT_ROOT_ENV, SECRET_WORDS, project_root  # noqa: F401  (callers import them here)
+
 # The grid's tracking params ({"grid", "tracking"}, JSON), set by the Snakefile for its jobs: where
 # a job logs is not a job input, so a new store (a fresh clone that pulled the cells) retrains nothing.
 TRACKING_ENV = "LTGRID_TRACKING"
 RECIPE_TAG = "ltgrid.recipe"  # the resolved cell's fingerprint (params.fingerprint)
 STORE_NAME = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"  # also plain `mlflow server`'s default --artifacts-destination
-SECRET_WORDS = ("password", "token", "secret", "credential", "apikey", "api_key")
 
 
 def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
@@ -61,10 +61,6 @@ def tracking_uri(config_uri: str | None = None, root: str | Path | None = None) 
     if config_uri:
         return config_uri
     return f"sqlite:///{project_store(root)}"
-
-
-def project_root(root: str | Path | None = None) -> Path:
-    return Path(root or os.environ.get(PROJECT_ROOT_ENV) or Path.cwd()).resolve()
 
 
 def project_store(root: str | Path | None = None) -> Path:

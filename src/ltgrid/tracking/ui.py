@@ -17,7 +17,8 @@ import webbrowser
 from pathlib import Path
 
 from ltgrid.io import read_json
-from ltgrid.tracking.store import project_root, recorded_store, redact, tracking_uri
+from ltgrid.project import project_root
+from ltgrid.tracking.store import recorded_store, redact, tracking_uri
 from ltgrid.tracking.views import view_url
 
 
