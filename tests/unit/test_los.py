@@ -163,3 +163,4 @@ def test_the_published_figure_says_its_protocol(repo_root, library) -> None:
     assert [(f.dataset, f.rho, f.metric, f.value) for f in los] == [("cifar100", "100", "top1_acc", 54.9)]
     source = pub.sources[los[0].source]
     assert "best epoch on the test set" in source.selection and "ResNet-34" in source.where
+    assert source.protocol == "best_test"
