@@ -22,7 +22,11 @@ from torch import Tensor
 from ltgrid.errors import ParamsError
 from ltgrid.io import open_npz
 from ltgrid.data.arrays import ArrayDataset, load_arrays
-from ltgrid.data.augment import crop_at, crop_offsets, flip_at, flip_draws, normalize
+from ltgrid.data import autoaugment
+from ltgrid.data.augment import (
+    crop_at, crop_offsets, cutout_at, cutout_centres, flip_at, flip_draws, normalize, rotate_at, rotation_draws,
+)
+from ltgrid.data.autoaugment import POLICIES
 from ltgrid.registry import Registry
 
 FEEDS: Registry[Any] = Registry("dataset format")
@@ -36,25 +40,51 @@ def to_device(t: Tensor, device: torch.device) -> Tensor:
 
 
 class EpochDraws:
-    """An epoch's order and augmentation draws, on the device; batches are taken in turn."""
+    """An epoch's order and augmentation draws, on the device; batches are taken in turn.
 
-    def __init__(self, order: Tensor, batch_size: int, draws: Tensor, device: torch.device) -> None:
-        self.order, self.batch_size, self.next = order, batch_size, 0
-        self.on_device = to_device(torch.cat([order[None], draws]), device)  # one copy: positions + draws
+    `ints` (k, n) and `floats` (m, n) are per-image rows (the order first); each travels in one
+    copy. `groups[b]` is batch b's plain-int bookkeeping (AutoAugment's groups), kept on the host."""
 
-    def take(self, positions: Tensor) -> Tensor:
-        """Rows [positions, draws...] of the next batch; `positions` must be that batch (CPU)."""
+    def __init__(self, order: Tensor, batch_size: int, ints: Tensor, floats: Tensor, device: torch.device,
+                 groups: list[Any] | None = None) -> None:
+        self.order, self.batch_size, self.next, self.groups = order, batch_size, 0, groups
+        self.on_device = to_device(torch.cat([order[None], ints]), device)  # one copy: positions + draws
+        self.floats = to_device(floats, device)
+
+    def take(self, positions: Tensor) -> tuple[Tensor, Tensor, Any]:
+        """Rows [positions, draws...], float rows and bookkeeping of the next batch; `positions`
+        must be that batch (CPU)."""
         start = self.next * self.batch_size
         planned = self.order[start : start + self.batch_size]
         if positions.device.type != "cpu" or not torch.equal(positions, planned):
             raise RuntimeError("the trainer asked for a batch other than the next one of the planned epoch; "
                                "plan_epoch must get the order the batches are cut from")
+        groups = self.groups[self.next] if self.groups is not None else None
         self.next += 1
-        return self.on_device[:, start : start + len(planned)]
+        stop = start + len(planned)
+        return self.on_device[:, start:stop], self.floats[:, start:stop], groups
 
     @property
     def done(self) -> bool:
         return self.next * self.batch_size >= len(self.order)
+
+
+def augment_settings(augment: dict[str, Any]) -> dict[str, Any]:
+    """The in-memory feed's augmentation switches, checked: one clear error naming a bad value."""
+    policy = augment.get("autoaugment")
+    if policy is not None and policy not in POLICIES:
+        raise ParamsError(f"augment.autoaugment = {policy!r}: known policies are {sorted(POLICIES)} (or null: off)")
+    numbers = {"crop_padding": 0, "cutout": 0, "cutout_holes": 1}
+    for key, default in numbers.items():
+        value = augment.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ParamsError(f"augment.{key} = {value!r}: a whole number of pixels, 0 or more")
+    rotate = augment.get("rotate", 0)
+    if isinstance(rotate, bool) or not isinstance(rotate, (int, float)) or not 0 <= rotate <= 180:
+        raise ParamsError(f"augment.rotate = {rotate!r}: the largest angle in degrees, 0 to 180 (0: off)")
+    return {"crop_padding": int(augment.get("crop_padding", 0)), "hflip": bool(augment.get("hflip", False)),
+            "rotate": float(rotate), "autoaugment": policy, "cutout": int(augment.get("cutout", 0)),
+            "cutout_holes": int(augment.get("cutout_holes", 1))}
 
 
 class InMemoryFeed:
@@ -67,10 +97,10 @@ class InMemoryFeed:
         channels_last: bool = False,
         normalize: dict[str, Any] | None = None,
     ) -> None:
-        augment = augment or {}
+        settings = augment_settings(augment or {})
         self.device = device
-        self.crop_padding = int(augment.get("crop_padding", 0))
-        self.hflip = bool(augment.get("hflip", False))
+        self.crop_padding, self.hflip, self.rotate = settings["crop_padding"], settings["hflip"], settings["rotate"]
+        self.autoaugment, self.cutout, self.cutout_holes = settings["autoaugment"], settings["cutout"], settings["cutout_holes"]
         self.channels_last = channels_last
         self.num_classes = ds.num_classes
         self.in_channels = ds.image_shape[2]
@@ -100,29 +130,48 @@ class InMemoryFeed:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def plan_epoch(self, order: Tensor, batch_size: int, generator: torch.Generator) -> None:
-        """Draw the epoch's crops and flips now and move them with the order to the device in one copy."""
+        """Draw the epoch's augmentation now, on the CPU (crops, flips, rotations, AutoAugment's
+        operations and magnitudes, Cutout's centres), and move it with the order to the device."""
         n = len(order)
-        draws = [torch.empty(0, n, dtype=torch.int64)]
+        _, _, h, w = self.train_x.shape
+        ints, floats, groups = [torch.empty(0, n, dtype=torch.int64)], [torch.empty(0, n, dtype=torch.float64)], None
         if self.crop_padding:
-            draws.append(crop_offsets(n, self.crop_padding, generator))
+            ints.append(crop_offsets(n, self.crop_padding, generator))
         if self.hflip:
-            draws.append(flip_draws(n, generator).long()[None])
-        self._planned = EpochDraws(order.cpu(), batch_size, torch.cat(draws), self.device)
+            ints.append(flip_draws(n, generator).long()[None])
+        if self.rotate:
+            floats.append(rotation_draws(n, self.rotate, generator)[None])
+        if self.autoaugment:
+            ops, values = autoaugment.draw(n, self.autoaugment, generator)
+            local, groups = autoaugment.group(ops, batch_size)
+            ints.append(local)
+            floats.append(values)
+        if self.cutout:
+            ints.append(cutout_centres(n, h, w, self.cutout_holes, generator))
+        self._planned = EpochDraws(order.cpu(), batch_size, torch.cat(ints), torch.cat(floats), self.device, groups)
 
     def train_batch(self, positions: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """The next batch of the planned epoch (device ops only); unplanned, the batch is drawn now."""
+        """The next batch of the planned epoch (device ops only); unplanned, the batch is drawn now.
+        The authors' order (BalPoE's, after DeVries & Taylor): crop, flip, rotation, AutoAugment, then
+        Cutout on the uint8 image (zero = black, before normalisation), then normalisation."""
         if self._planned is None:
             self.plan_epoch(positions, len(positions), generator)
         assert self._planned is not None
-        rows = self._planned.take(positions)
+        rows, floats, groups = self._planned.take(positions)
         if self._planned.done:
             self._planned = None
-        pos = rows[0]
+        pos, rows = rows[0], rows[1:]
         x = self.train_x[pos]
         if self.crop_padding:
-            x = crop_at(x, self.crop_padding, rows[1:3])
+            x, rows = crop_at(x, self.crop_padding, rows[:2]), rows[2:]
         if self.hflip:
-            x = flip_at(x, rows[-1].bool())
+            x, rows = flip_at(x, rows[0].bool()), rows[1:]
+        if self.rotate:
+            x, floats = rotate_at(x, floats[0], fill=0), floats[1:]
+        if self.autoaugment:
+            x, rows, floats = autoaugment.apply(x, rows[:2], floats[:2], groups), rows[2:], floats[2:]
+        if self.cutout:
+            x = cutout_at(x, self.cutout, rows[: 2 * self.cutout_holes])
         return self._finish(x), self._train_y[pos]
 
     def eval_labels(self, which: str) -> Tensor:

@@ -161,6 +161,10 @@ class ListFileFeed:
                 f"augment.crop_padding = {augment['crop_padding']}: list-file datasets take random-resized crops "
                 "(augment.image_size, crop_scale_min, eval_resize), not padded crops"
             )
+        for key in ("autoaugment", "cutout", "rotate"):  # the in-memory feed's batched parts, not here
+            if augment.get(key):
+                raise ParamsError(f"augment.{key} = {augment[key]!r}: list-file datasets do not take it "
+                                  "(only in-memory datasets: CIFAR, digits); remove it from this recipe")
         if not Path(ds.root).is_dir():
             raise SourceError(f"image root {ds.root} (from the prepared dataset) is not there on this machine")
         self.size = int(augment.get("image_size", 224))
