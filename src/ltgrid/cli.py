@@ -27,7 +27,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _load_plugins(modules: list[str] | str | None) -> None:
     """Import the plugin modules a job's parts come from (a comma-separated string or a list)."""
-    from ltgrid import plugins
+    from ltgrid.params import plugins
 
     if isinstance(modules, str):
         modules = [m for m in modules.split(",") if m]

@@ -47,7 +47,7 @@ def test_two_clones_each_run_their_own_code(tmp_path):
             assert (root / ".venv/bin" / tool).read_text().splitlines()[0] == f"#!{root / '.venv/bin/python'}"
 
     # An edit in one clone's src/ shows in that clone's runs only.
-    params = clones["a"] / "src/ltgrid/params.py"
+    params = clones["a"] / "src/ltgrid/params/loading.py"
     params.write_text(params.read_text().replace("no file {path}; the grids", "no file {path} (edited in a); the grids"))
     said = {}
     for name, root in clones.items():

@@ -209,7 +209,7 @@ def test_no_unsafe_yaml_loader_anywhere():
         for n, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
-    assert offenders == [] and "safe_load" in (ROOT / "src/ltgrid/params.py").read_text()
+    assert offenders == [] and "safe_load" in (ROOT / "src/ltgrid/params/loading.py").read_text()
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from ltgrid import params, plugins
+from ltgrid import params
+from ltgrid.params import plugins
 
 SCHEMA = params.DEFAULT_SCHEMA
 

@@ -7,7 +7,8 @@ import copy
 import pytest
 
 from helpers.grids import default_grid, refused
-from ltgrid import params, sweeps
+from ltgrid import params
+from ltgrid.params import sweeps
 from ltgrid.tracking.store import extension_tags
 
 SCHEMA = params.DEFAULT_SCHEMA

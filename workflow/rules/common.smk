@@ -4,8 +4,8 @@ import os
 import sys
 
 from ltgrid import params as ltparams
-from ltgrid import plugins as ltplugins
-from ltgrid import sweeps as ltsweeps
+from ltgrid.params import plugins as ltplugins
+from ltgrid.params import sweeps as ltsweeps
 from ltgrid.report.compare import comparison_stems, references
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.report.render import FORMATS
@@ -30,7 +30,7 @@ def load_grid(given):
 try:
     from ltgrid.locks import is_dry_run
 
-    # validate() returns the grid with its sweeps expanded into methods (ltgrid.sweeps).
+    # validate() returns the grid with its sweeps expanded into methods (ltgrid.params.sweeps).
     _resolved = ltparams.validate(ltparams.resolve_includes(load_grid(config)), check_files=not is_dry_run(sys.argv))
 except ltparams.ParamsError as _exc:
     raise SystemExit(f"error: {_exc}")

@@ -2,7 +2,7 @@
 values, one table per sweep and one figure per (sweep, dataset, rho).
 
 The swept values are read from each cell's own metrics.json (its resolved recipe carries
-them, see ltgrid.sweeps), so the report needs nothing but the cells.
+them, see ltgrid.params.sweeps), so the report needs nothing but the cells.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ltgrid.errors import ReportError
 
 from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.io import read_json, write_text
-from ltgrid.sweeps import format_value
+from ltgrid.params.sweeps import format_value
 from ltgrid.report.render import FORMATS, RENDERERS, Table
 from ltgrid.report.tables import TABLE_METRICS, column_label, format_stat
 

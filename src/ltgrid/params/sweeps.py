@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltgrid.errors import ParamsError
+from ltgrid.params.loading import deep_merge
 
 SEPARATOR = "--"
 SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -127,8 +128,6 @@ def variants(config: dict[str, Any]) -> dict[str, Variant]:
 
 def variant_spec(config: dict[str, Any], variant: Variant, base_spec: dict[str, Any]) -> dict[str, Any]:
     """The base's spec, then the sweep's `set`, then the variant's values: swept values win."""
-    from ltgrid.params import deep_merge
-
     entry = config["sweeps"][variant.sweep]
     return deep_merge(deep_merge(base_spec, entry.get("set") or {}), nested(dict(variant.values)))
 
@@ -219,8 +218,7 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
 def value_errors(config: dict[str, Any]) -> list[str]:
     """Each swept value alone on its base, through the parts' own checks: a bad value is named
     by its sweep entry and index, before any job (and before the variants' own checks)."""
-    from ltgrid.methods import validate_method
-    from ltgrid.params import deep_merge
+    from ltgrid.methods.spec import validate_method
 
     errors = []
     library = config["method_library"]

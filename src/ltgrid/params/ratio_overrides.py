@@ -6,7 +6,7 @@ A dataset entry may hold, beside `method_overrides` (every ratio)::
       50: {mislas: {stage2: {loss: {head: 0.2}, classifier_lr_factor: 0.2}}}
 
 A cell's method spec is the library entry, then the dataset's `method_overrides`, then the entry
-for its ratio here (params.method_spec is where they are merged), so the cell's resolved recipe,
+for its ratio here (params.library.method_spec is where they are merged), so the cell's resolved recipe,
 its key and its folder change with them. Checked before any job: each ratio is one of the
 dataset's, each method is known, each merged spec validates, and `stage2.base` stays the same at
 every ratio (a stage-2 cell's base cell is found without its ratio). Torch-free.
@@ -16,34 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-KEY = "ratio_overrides"
-
-
-def _as_rho(key: Any) -> float | None:
-    """A ratio key as a number (YAML gives 50 or 12.5; '50' is accepted too), None if it is not one."""
-    if isinstance(key, bool):
-        return None
-    try:
-        return float(key)
-    except (TypeError, ValueError):
-        return None
-
-
-def ratio_override(ds: dict[str, Any], method: str, rho: float | str | None) -> dict[str, Any]:
-    """The changes a dataset makes to `method` at ratio `rho` ({} for none, or when rho is None)."""
-    if rho is None:
-        return {}
-    for key, methods in (ds.get(KEY) or {}).items():
-        if _as_rho(key) == float(rho):
-            return (methods or {}).get(method) or {}
-    return {}
+from ltgrid.errors import PartError
+from ltgrid.params.library import KEY, as_rho, method_spec
+from ltgrid.params.loading import format_rho
 
 
 def ratio_override_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
     """Every problem of one dataset's ratio_overrides, each naming its key and value."""
-    from ltgrid.errors import PartError
     from ltgrid.methods.spec import validate_method
-    from ltgrid.params import format_rho, method_spec
 
     ds = config["datasets"][ds_name]
     library = config["method_library"]
@@ -51,7 +31,7 @@ def ratio_override_errors(config: dict[str, Any], ds_name: str, skip: set[str] =
     errors = []
     for key, methods in (ds.get(KEY) or {}).items():
         where = f"datasets.{ds_name}.{KEY}.{key}"
-        rho = _as_rho(key)
+        rho = as_rho(key)
         if rho not in ratios:
             errors.append(f"{where}: {key!r} is not one of the dataset's ratios {[format_rho(r) for r in ratios]}")
             continue
