@@ -1,6 +1,6 @@
 """Methods: losses, mixing rules, samplers, schedules and a decoupled stage 2, composed by name from params.
 
-catalog.py and spec.py declare and check every part's arguments without torch; the parts
+catalog.py, spec.py and validation.py declare and check every part's arguments without torch; the parts
 themselves load (with torch) on first use of an attribute below, so checking params never
 imports torch.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 _WHERE = {
     "Loss": "base", "MixedBatch": "base", "Mixing": "base", "Sampler": "base", "mixed_loss": "base",
-    "Method": "compose", "build_method": "compose", "Schedule": "schedule", "validate_method": "spec",
+    "Method": "compose", "build_method": "compose", "Schedule": "schedule", "validate_method": "validation",
     "LOSSES": "losses", "MIXINGS": "mixing", "SAMPLERS": "samplers", "Stage2Spec": "stage2", "tau_normalize": "stage2",
 }
 __all__ = sorted(_WHERE)

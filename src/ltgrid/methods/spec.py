@@ -1,6 +1,6 @@
 """A method's spec in params, checked and completed without torch (methods/catalog.py declares
-every argument): the params check calls `validate_method` for every method of a grid, and
-`build_method` builds the parts from what `method_parts` returns.
+every argument): the params check validates every method of a grid through it
+(methods/validation.py), and `build_method` builds the parts from what `method_parts` returns.
 
 Params spell a method as, for example::
 
@@ -74,19 +74,6 @@ def method_parts(name: str, spec: dict[str, Any] | None) -> dict[str, Any]:
     parts["optimizer"] = _optimizer(name, spec.get("optimizer"))
     parts["stage2"] = _stage2(name, spec.get("stage2"))
     return parts
-
-
-def validate_method(name: str, spec: dict[str, Any] | None) -> None:
-    """Fail early, naming the method, the part and the bad name, argument or value. A plugin's
-    part (declared by its signature only) checks its values in a trial build on stand-in counts;
-    its module imported torch already, the built-ins never need it."""
-    parts = method_parts(name, spec)
-    entries = [parts[p] for p in PART_FAMILIES] + ([parts["stage2"]["loss"]] if parts["stage2"] else [])
-    families = list(PART_FAMILIES) + (["loss"] if parts["stage2"] else [])
-    if any(not PARTS[f][e["name"]].checked for f, e in zip(families, entries)):
-        from ltgrid.methods.compose import trial_build
-
-        trial_build(name, spec)
 
 
 def _optimizer(method: str, optimizer: Any) -> dict[str, float]:

@@ -162,7 +162,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
 
 def _method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
     """A dataset's methods: every part checked (torch-free), stage-2 bases one-stage methods."""
-    from ltgrid.methods.spec import validate_method
+    from ltgrid.methods.validation import validate_method
 
     errors, library = [], config["method_library"]
     for method in (m for m in dataset_methods(config, ds_name) if m in library and m not in skip):

@@ -23,7 +23,7 @@ from ltgrid.params.loading import format_rho
 
 def ratio_override_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
     """Every problem of one dataset's ratio_overrides, each naming its key and value."""
-    from ltgrid.methods.spec import validate_method
+    from ltgrid.methods.validation import validate_method
 
     ds = config["datasets"][ds_name]
     library = config["method_library"]

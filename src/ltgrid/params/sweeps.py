@@ -218,7 +218,7 @@ def expand(config: dict[str, Any]) -> dict[str, Any]:
 def value_errors(config: dict[str, Any]) -> list[str]:
     """Each swept value alone on its base, through the parts' own checks: a bad value is named
     by its sweep entry and index, before any job (and before the variants' own checks)."""
-    from ltgrid.methods.spec import validate_method
+    from ltgrid.methods.validation import validate_method
 
     errors = []
     library = config["method_library"]
