@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from ltgrid.methods import MixedBatch, Schedule, Stage2Spec, build_method, tau_normalize, validate_method
+from ltgrid.train.loop import gathered_order
 
 COUNTS = torch.tensor([100.0, 10.0, 1.0])
 GALLERY = Path(__file__).resolve().parents[2] / "docs" / "methods.md"
@@ -42,15 +43,18 @@ def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
         method.start_epoch(0, 2)
         labels = torch.tensor([0] * 10 + [1] * 3 + [2])
         idx = method.sampler.epoch_indices(labels, 0, 2, g)
-        x, y = torch.randn(len(idx), 5), labels[idx]
+        rows = method.mixing.streams(idx, labels, g)  # GLMC gathers four images a sampled one, as one batch
+        idx = idx if rows is None else gathered_order(rows, len(idx))
+        x, y = torch.randn(len(idx), 5, 1, 1), labels[idx]
         experts = getattr(method.loss, "num_experts", None)  # a loss for experts scores (N, K, C) outputs
-        w = torch.zeros(5, 3 * (experts or 1), requires_grad=True)
+        glmc = spec["loss"]["name"] == "glmc"  # GLMC's outputs [z, z_cb, h, u]: 2 x 3 classes + 2 x 2 here
+        w = torch.zeros(5, 10 if glmc else 3 * (experts or 1), requires_grad=True)
         out = (lambda z: z.view(len(z), experts, 3)) if experts else (lambda z: z)
         batch = method.mix(x, y, g)
-        loss = method.loss_value(out(batch.x @ w), batch)
+        loss = method.loss_value(out(batch.x.flatten(1) @ w), batch)
         loss.backward()
         assert torch.isfinite(loss) and w.grad is not None, name
-        assert method.eval_logits(out(x @ w.detach())).shape == (len(idx), 3)
+        assert method.eval_logits(out(x.flatten(1) @ w.detach())).shape == (len(idx), 3)
 
 
 def test_mix_off_last_stops_mixing_for_the_last_epochs() -> None:
