@@ -238,3 +238,11 @@ def test_an_epoch_is_deterministic_given_the_seed() -> None:
         runs.append((record["train_loss"], record["train_acc"], [p.detach().clone() for p in model.parameters()]))
     assert runs[0][:2] == runs[1][:2]
     assert all(torch.equal(p, q) for p, q in zip(runs[0][2], runs[1][2]))
+
+
+def test_a_wrong_pairing_is_refused_when_params_are_checked_without_torch() -> None:
+    from ltgrid.methods.validation import validate_method
+
+    with pytest.raises(PartError, match="method 'bad': loss 'glmc' needs mixing {name: glmc}, got mixing 'mixup'"):
+        validate_method("bad", {"loss": {"name": "glmc"}, "mixing": {"name": "mixup"}})
+    validate_method("glmc", SPEC)

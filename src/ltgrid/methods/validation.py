@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltgrid.methods.catalog import PARTS
+from ltgrid.errors import PartError
+from ltgrid.methods.catalog import PARTS, pairing_problem
 from ltgrid.methods.spec import PART_FAMILIES, method_parts
 
 
@@ -15,6 +16,9 @@ def validate_method(name: str, spec: dict[str, Any] | None) -> None:
     part (declared by its signature only) checks its values in a trial build on stand-in counts;
     its module imported torch already, the built-ins never need it."""
     parts = method_parts(name, spec)
+    problem = pairing_problem(parts)  # a loss that scores one mixing rule's batches only (GLMC's)
+    if problem:
+        raise PartError(f"method {name!r}: {problem}")
     entries = [parts[p] for p in PART_FAMILIES] + ([parts["stage2"]["loss"]] if parts["stage2"] else [])
     families = list(PART_FAMILIES) + (["loss"] if parts["stage2"] else [])
     if any(not PARTS[f][e["name"]].checked for f, e in zip(families, entries)):
