@@ -15,7 +15,8 @@ What the authors' code does (ynu-yangpeng/GLMC, GLMC-2023/main.py, Trainer.py, u
   area (their `lam_cutmix = lam`).
 
 Here the partner draw is `streams` (rows: batch, batch, partners, partners, so the feed
-augments each of the four on its own), lam and the box are `draw` (one per batch, on the CPU),
+augments each of the four on its own), lam and the box centre are `draw` (one per batch, on the
+CPU; the centre, uniform in [0, 1)^2, becomes a pixel in `apply`, which sees the image size),
 and `apply` builds the two mixtures with tensor ops: a MixedBatch of 2B images,
 [x_mix; x_cut], labels y_a = [y; y], y_b = [y_r; y_r], weight lam. The GLMC loss
 (methods/losses/glmc.py) pairs row i with row i + B for its consistency term.
