@@ -93,7 +93,7 @@ def rotate_at(x: Tensor, degrees: Tensor, fill: int = 0) -> Tensor:
 def _gather(x: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
     """x[n, :, rows[n, i, j], cols[n, i, j]] for index maps (N, H, W) -> (N, C, H, W)."""
     n, c, h, w = x.shape
-    flat = (rows * w + cols).reshape(n, 1, -1).expand(n, c, -1)
+    flat = (rows * w + cols).reshape(n, 1, -1).expand(n, c, -1).contiguous()  # contiguous: 3x faster on the CPU
     return x.reshape(n, c, h * w).gather(2, flat).reshape(n, c, *rows.shape[1:])
 
 
@@ -123,26 +123,21 @@ def _cubic(v1: Tensor, v2: Tensor, v3: Tensor, v4: Tensor, t: Tensor) -> Tensor:
     return v2 + t * ((v3 - v1) + t * ((2 * (v1 - v2) + v3 - v4) + t * (v2 - v1 - v3 + v4)))
 
 
-def warp_bicubic(x: Tensor, matrices: Tensor, fill: int) -> Tensor:
-    """PIL's bicubic affine resampling (Image.transform(AFFINE, ..., BICUBIC)) of uint8 images:
-    input point (a c' + b r' + c, d c' + e r' + f) of each output pixel centre, in double; `fill`
-    outside the image; inside, the 4 x 4 taps around it (clamped at the borders) weighted by PIL's
-    cubic, then clipped to [0, 255] and truncated."""
+def shear_bicubic(x: Tensor, shear: Tensor, fill: int) -> Tensor:
+    """PIL's bicubic shear along x (Image.transform(AFFINE, (1, v, 0, 0, 1, 0), BICUBIC)) of uint8
+    images (N, C, H, W), one coefficient v per image: output pixel (r, c) reads the input at
+    x = c + 0.5 + v (r + 0.5) on its own row, in double; `fill` outside the image; inside, PIL's
+    cubic through the 4 taps around it (clamped at the borders), clipped to [0, 255] and truncated.
+    PIL interpolates in 2-D, but the row coordinate lands on a pixel centre (fraction 0), where its
+    vertical cubic returns that row exactly: the 1-D form is the same, at a quarter of the work."""
     n, ch, h, w = x.shape
-    m = matrices.to(x.device, torch.float64)
     rr = (torch.arange(h, device=x.device, dtype=torch.float64) + 0.5).view(1, h, 1)
     cc = (torch.arange(w, device=x.device, dtype=torch.float64) + 0.5).view(1, 1, w)
-    view = lambda t: t.view(n, 1, 1)  # noqa: E731
-    xin = view(m[:, 0, 0]) * cc + view(m[:, 0, 1]) * rr + view(m[:, 0, 2])
-    yin = view(m[:, 1, 0]) * cc + view(m[:, 1, 1]) * rr + view(m[:, 1, 2])
-    inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
-    x0, y0 = torch.floor(xin - 0.5), torch.floor(yin - 0.5)
-    tx, ty = (xin - 0.5 - x0)[:, None], (yin - 0.5 - y0)[:, None]
-    cols = [(x0.long() + i - 1).clamp(0, w - 1) for i in range(4)]
-    lines = []
-    for j in range(4):
-        rows = (y0.long() + j - 1).clamp(0, h - 1)
-        lines.append(_cubic(*(_gather(x, rows, c).double() for c in cols), tx))
-    out = _cubic(*lines, ty)
-    out = out.clamp_(0, 255).to(torch.uint8)
+    xin = cc + shear.to(x.device, torch.float64).view(n, 1, 1) * rr  # (N, H, W)
+    inside = (xin >= 0) & (xin < w)
+    x0 = torch.floor(xin - 0.5)
+    t = (xin - 0.5 - x0)[:, None]
+    taps = [x.gather(3, (x0.long() + i - 1).clamp(0, w - 1)[:, None].expand(n, ch, h, w).contiguous()).double()
+            for i in range(4)]
+    out = _cubic(*taps, t).clamp_(0, 255).to(torch.uint8)
     return torch.where(inside[:, None], out, torch.full_like(out, fill))

@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ltgrid.data.augment import rotation_matrices, warp_bicubic, warp_nearest
+from ltgrid.data.augment import rotation_matrices, shear_bicubic, warp_nearest
 
 OPS = (
     "shearX", "shearY", "translateX", "translateY", "rotate", "color", "posterize", "solarize",
@@ -206,34 +206,32 @@ def equalize(x: Tensor, v: Tensor) -> Tensor:
     return torch.where(step.view(k, c, 1, 1) > 0, out, x.long()).to(torch.uint8)
 
 
-def _affine(x: Tensor, a: Tensor, b: Tensor, c: Tensor, d: Tensor, e: Tensor, f: Tensor, mode: str) -> Tensor:
-    """PIL's Image.transform(AFFINE, (a, b, c, d, e, f)) with grey fill: out(x, y) = in(ax + by + c, dx + ey + f)."""
+def _affine(x: Tensor, a: Tensor, b: Tensor, c: Tensor, d: Tensor, e: Tensor, f: Tensor) -> Tensor:
+    """PIL's nearest Image.transform(AFFINE, (a, b, c, d, e, f)), grey fill: out(x, y) = in(ax + by + c, dx + ey + f)."""
     matrices = torch.stack([torch.stack([a, b, c], 1), torch.stack([d, e, f], 1)], 1)
-    return (warp_bicubic if mode == "bicubic" else warp_nearest)(x, matrices, GREY)
+    return warp_nearest(x, matrices, GREY)
 
 
 def shear_x(x: Tensor, v: Tensor) -> Tensor:
     """Shear along x about the top-left corner (PIL affine (1, v, 0, 0, 1, 0), bicubic)."""
-    one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, one, v, zero, zero, one, zero, "bicubic")
+    return shear_bicubic(x, v, GREY)
 
 
 def shear_y(x: Tensor, v: Tensor) -> Tensor:
-    """Shear along y about the top-left corner (PIL affine (1, 0, 0, v, 1, 0), bicubic)."""
-    one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, one, zero, zero, v, one, zero, "bicubic")
+    """Shear along y about the top-left corner (PIL affine (1, 0, 0, v, 1, 0), bicubic): shear_x of the transpose."""
+    return shear_bicubic(x.transpose(2, 3).contiguous(), v, GREY).transpose(2, 3).contiguous()
 
 
 def translate_x(x: Tensor, v: Tensor) -> Tensor:
     """Shift by v * width pixels (PIL affine (1, 0, v W, 0, 1, 0), nearest): content moves left for v > 0."""
     one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, one, zero, v * x.shape[3], zero, one, zero, "nearest")
+    return _affine(x, one, zero, v * x.shape[3], zero, one, zero)
 
 
 def translate_y(x: Tensor, v: Tensor) -> Tensor:
     """Shift by v * height pixels (PIL affine (1, 0, 0, 0, 1, v H), nearest): content moves up for v > 0."""
     one, zero = torch.ones_like(v), torch.zeros_like(v)
-    return _affine(x, one, zero, zero, zero, one, v * x.shape[2], "nearest")
+    return _affine(x, one, zero, zero, zero, one, v * x.shape[2])
 
 
 def rotate(x: Tensor, v: Tensor) -> Tensor:
