@@ -23,6 +23,7 @@ from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.augment import cutout_at, cutout_centres, normalize, rotate_at, rotation_draws
 from ltgrid.data.feed import InMemoryFeed, augment_settings
 from ltgrid.errors import ParamsError
+from unit import test_step_sync as sync
 from unit.test_step_sync import host_reads
 
 F64 = torch.float64
@@ -298,6 +299,25 @@ def test_the_step_makes_no_host_read_with_every_part_on():
         for s in range(0, 32, 8):
             f.train_batch(order[s : s + 8], g)
     assert reads == [], "\n".join(reads[:5])
+
+
+@pytest.mark.parametrize("mixing", ["unimix", "glmc"])
+def test_twenty_trainer_steps_with_every_part_on_make_no_host_read(monkeypatch, mixing):
+    """Through the trainer's own plan and step (a mixing rule that gathers k images per sampled
+    one, GLMC's, cuts batches of k x the batch size: the groups follow)."""
+    from ltgrid.methods import MIXINGS
+
+    if mixing not in MIXINGS.names():
+        pytest.skip(f"no {mixing} mixing rule in this checkout")
+    plain = sync.feed()
+    ds = ArrayDataset(plain.train_x.permute(0, 2, 3, 1).numpy(), plain.train_labels.numpy(),
+                      plain.train_x[:20].permute(0, 2, 3, 1).numpy(), np.arange(20) % sync.CLASSES,
+                      tuple(f"c{i}" for i in range(sync.CLASSES)))
+    every = InMemoryFeed(ds, {"train_indices": list(range(len(ds.train_y)))}, torch.device("cpu"), ALL)
+    monkeypatch.setattr(sync, "feed", lambda: every)
+    reads, (loss_sum, _, first_bad, _) = sync.twenty_steps({"mixing": {"name": mixing}, "loss": {"name": "ce"}})
+    assert reads == [], "\n".join(reads[:5])
+    assert np.isfinite(loss_sum) and first_bad == -1
 
 
 # ----------------------------------------------------------------------------- bad values

@@ -133,8 +133,8 @@ def grey(x: Tensor) -> Tensor:
     """PIL's convert("L"): (19595 R + 38470 G + 7471 B + 2^15) >> 16 (ITU-R 601-2, fixed point); (k, 1, H, W)."""
     if x.shape[1] == 1:
         return x
-    w = torch.tensor([19595, 38470, 7471], device=x.device).view(1, 3, 1, 1)
-    return (((x.long() * w).sum(1, keepdim=True) + 32768) >> 16).to(torch.uint8)
+    r, g, b = x.long().unbind(1)  # weights as Python ints: no host-to-device copy in the step
+    return ((r * 19595 + g * 38470 + b * 7471 + 32768) >> 16).to(torch.uint8)[:, None]
 
 
 def color(x: Tensor, v: Tensor) -> Tensor:
@@ -157,8 +157,9 @@ def sharpness(x: Tensor, v: Tensor) -> Tensor:
     """ImageEnhance.Sharpness(1 + v): blend with PIL's SMOOTH filter ([[1,1,1],[1,5,1],[1,1,1]] / 13,
     rounded; border pixels kept)."""
     k, c, h, w = x.shape
-    kernel = torch.tensor([[1.0, 1, 1], [1, 5, 1], [1, 1, 1]], device=x.device) / 13
-    smooth = torch.nn.functional.conv2d(x.float().reshape(k * c, 1, h, w), kernel.view(1, 1, 3, 3)).reshape(k, c, h - 2, w - 2)
+    kernel = torch.ones(1, 1, 3, 3, device=x.device)  # made on the device: no host-to-device copy in the step
+    kernel[0, 0, 1, 1] = 5.0
+    smooth = torch.nn.functional.conv2d(x.float().reshape(k * c, 1, h, w), kernel / 13).reshape(k, c, h - 2, w - 2)
     degenerate = x.clone()
     degenerate[:, :, 1:-1, 1:-1] = smooth.round_().clamp_(0, 255).to(torch.uint8)
     return _blend(degenerate, x, 1 + v)
