@@ -20,6 +20,8 @@ from ltgrid.tracking import grid as TG
 from ltgrid.report import published as P
 from ltgrid.report import overlays as O
 from ltgrid.report import render as RD
+from ltgrid.report import outputs as OUT
+from ltgrid.report import rows as ROWS
 from ltgrid.report import tables as R
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.params import ParamsError
@@ -139,7 +141,7 @@ def test_published_rejects_duplicates_and_sources_without_citation(tmp_path):
 
 
 def test_metric_table_mean_std_seed_counts_and_protocol(metrics_files):
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     tables = R.build_tables(df, ["unimix_bayias", "ce"], "g", ["final", "best_test"])
     top1 = tables["top1_err_final"]
     assert top1.header == ["method", "digits rho=10", "digits rho=50"]
@@ -151,8 +153,8 @@ def test_metric_table_mean_std_seed_counts_and_protocol(metrics_files):
     assert re.fullmatch(r"\d+\.\d\d \(1\)", top1.rows[0][1])  # counts differ, so every cell shows its n
     assert "model selection: final epoch" in top1.caption and "n = 1, 2 seeds" in top1.caption
     assert "TEST set" in tables["ece_best_test"].caption
-    agnostic = R.agnostic_stems([("digits", "10"), ("digits", "50")])
-    assert set(tables) == set(R.table_stems(["final", "best_test"])) | set(agnostic)
+    agnostic = OUT.agnostic_stems([("digits", "10"), ("digits", "50")])
+    assert set(tables) == set(OUT.table_stems(["final", "best_test"])) | set(agnostic)
     assert top1.notes == []  # no training accuracy recorded: no note
 
 
@@ -161,23 +163,23 @@ def test_training_accuracy_note_means_over_seeds(metrics_files):
         result = json.loads(path.read_text())
         result["protocols"]["final"]["train_acc"] = acc
         path.write_text(json.dumps(result))
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     notes = R.metric_table(df, "ece", "best_test", ["unimix_bayias", "ce"], "g").notes
     assert notes == ["training accuracy (%) of the final model on its unaugmented training split, mean over seeds: "
                      "digits rho=10: unimix_bayias 80.0, ce 99.5; digits rho=50: ce 90.0"]
 
 
 def test_uniform_seed_counts_go_in_the_caption_only(metrics_files):
-    df = R.cell_rows(metrics_files[:2])
+    df = ROWS.cell_rows(metrics_files[:2])
     table = R.metric_table(df, "top1_err", "final", ["ce"], "g")
     assert "n = 2 seeds per cell" in table.caption
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d", table.rows[0][1])
-    one = R.metric_table(R.cell_rows(metrics_files[2:3]), "top1_err", "final", ["unimix_bayias"], "g")
+    one = R.metric_table(ROWS.cell_rows(metrics_files[2:3]), "top1_err", "final", ["unimix_bayias"], "g")
     assert "n = 1 seed per cell" in one.caption and "±" not in one.rows[0][1]
 
 
 def test_shot_table_groups_thresholds_and_class_counts(metrics_files):
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     table = R.group_table(df, "shots", "final", ["ce", "unimix_bayias"], "g")
     assert table.header == ["method", "many", "medium", "few", "many", "medium", "few"]
     assert table.flat_header()[1:4] == ["digits rho=10 many", "digits rho=10 medium", "digits rho=10 few"]
@@ -189,7 +191,7 @@ def test_shot_table_groups_thresholds_and_class_counts(metrics_files):
 
 
 def test_published_table_dash_difference_and_source(metrics_files):
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     table = R.published_table(df, _published(PUBLISHED), "final", ["ce", "unimix_bayias"], "g")
     assert table.header == ["dataset", "rho", "method", "published", "reproduced mean ± std (n)", "difference", "source",
                             "reproduced 95% interval", "published inside", "same protocol"]
@@ -205,7 +207,7 @@ def test_published_table_dash_difference_and_source(metrics_files):
 
 
 def test_renderings_markdown_csv_latex_html(metrics_files):
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     table = R.group_table(df, "shots", "final", ["ce", "unimix_bayias"], "g")
     md = RD.to_markdown(table)
     assert md.startswith(f"**{table.caption}**") and "| ce |" in md and "- digits: many" in md
@@ -221,31 +223,31 @@ def test_renderings_markdown_csv_latex_html(metrics_files):
 
 
 def test_write_tables_files_and_missing_protocol(metrics_files, tmp_path):
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     out = tmp_path / "tables"
     written = R.write_tables(df, out, ["ce", "unimix_bayias"], "g", ["final"], _published(PUBLISHED))
-    stems = R.table_stems(["final"]) + R.agnostic_stems([("digits", "10"), ("digits", "50")])
+    stems = OUT.table_stems(["final"]) + OUT.agnostic_stems([("digits", "10"), ("digits", "50")])
     expected = {f"{stem}{ext}" for stem in stems for ext in RD.FORMATS} | {"cells.csv"}
     assert {p.name for p in written} == expected == {p.name for p in out.iterdir()}
     cells = pd.read_csv(out / "cells.csv")
-    assert list(cells.columns) == R.ROW_COLUMNS and len(cells) == 4 * len(E.PROTOCOLS)
+    assert list(cells.columns) == ROWS.ROW_COLUMNS and len(cells) == 4 * len(E.PROTOCOLS)
     with pytest.raises(ValueError, match=r"protocol\(s\) \['best_val'\] requested but no cell has them"):
         R.write_tables(df[df["protocol"] != "best_val"], out, ["ce"], "g", ["final", "best_val"])
 
 
 def test_grid_protocols_follow_validation_split():
     config = yaml.safe_load((ROOT / "params" / "default.yaml").read_text())
-    assert R.grid_protocols(config) == ["final", "best_val", "best_test"]
+    assert OUT.grid_protocols(config) == ["final", "best_val", "best_test"]
     for ds in config["datasets"].values():
         ds["split"]["val_per_class"] = 0
-    assert R.grid_protocols(config) == ["final", "best_test"]
+    assert OUT.grid_protocols(config) == ["final", "best_test"]
     imagenet = yaml.safe_load((ROOT / "params" / "paper-imagenet.yaml").read_text())
-    assert R.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
+    assert OUT.grid_protocols(imagenet) == ["final", "best_val", "best_test"]  # the ImageNet_LT_val list
     cifar = yaml.safe_load((ROOT / "params" / "paper-cifar.yaml").read_text())
-    assert R.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
+    assert OUT.grid_protocols(cifar) == ["final", "best_val", "best_test"]  # the held-out test slice
     for ds in cifar["datasets"].values():
         del ds["split"]["test_holdout_per_class"]
-    assert R.grid_protocols(cifar) == ["final", "best_test"]
+    assert OUT.grid_protocols(cifar) == ["final", "best_test"]
 
 
 # ---------------------------------------------------------------- figures
@@ -330,7 +332,7 @@ def test_rows_from_runs_equal_rows_from_files(metrics_files, tmp_path):
     results = [json.loads(p.read_text()) for p in metrics_files]
     runs = TG.latest_per_cell(_runs_frame(results), None)
     from_runs = MT.rows_from_runs(runs)
-    from_files = R.cell_rows(metrics_files)
+    from_files = ROWS.cell_rows(metrics_files)
     pd.testing.assert_frame_equal(from_runs, from_files)
     a = R.write_tables(from_files, tmp_path / "a", ["ce", "unimix_bayias"], "g")
     b = R.write_tables(from_runs, tmp_path / "b", MT.method_order(None, None, runs), "g")
@@ -377,7 +379,7 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
 
 def test_calibration_table_holds_the_suite_per_dataset_and_ratio(metrics_files):
     """Issue 23: ECE, classwise ECE, adaptive ECE, OE and MCE under each (dataset, rho), per protocol."""
-    df = R.cell_rows(metrics_files)
+    df = ROWS.cell_rows(metrics_files)
     tables = R.build_tables(df, ["unimix_bayias", "ce"], "g", ["final", "best_test"])
     table = tables["calibration_final"]
     assert table.header == ["method"] + ["ECE", "classwise ECE", "adaptive ECE", "OE", "MCE"] * 2

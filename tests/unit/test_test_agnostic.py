@@ -11,6 +11,7 @@ import pytest
 from ltgrid.evaluate.test_agnostic import (
     distribution_counts, distributions, resample, agnostic_metrics, trained_log_prior,
 )
+from ltgrid.report import outputs as OUT
 from ltgrid.report import tables as R
 
 
@@ -87,7 +88,7 @@ def test_table_rows_columns_and_values(tmp_path) -> None:
     assert table.rows[0][1] == "10.50 ± 0.71" and table.rows[1][6] == "25.50 ± 0.71" and table.rows[2][11] == "5.50 ± 0.71"
     assert "Zhang et al. 2022" in table.caption and "final epoch" in table.caption and "n = 2 seeds" in table.caption
     assert "test_agnostic_d_rho10" in R.build_tables(df, ["ce", "bayias"], "g", ["final"])
-    assert R.agnostic_stems([("d", "10"), ("d", "10"), ("a", "2.5")]) == ["test_agnostic_a_rho2.5", "test_agnostic_d_rho10"]
+    assert OUT.agnostic_stems([("d", "10"), ("d", "10"), ("a", "2.5")]) == ["test_agnostic_a_rho2.5", "test_agnostic_d_rho10"]
 
 
 def test_figure_has_a_line_per_row_and_checks_lengths(tmp_path) -> None:

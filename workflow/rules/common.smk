@@ -9,7 +9,7 @@ from ltgrid.params import sweeps as ltsweeps
 from ltgrid.report.compare import comparison_stems, references
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.report.render import FORMATS
-from ltgrid.report.tables import agnostic_stems, grid_protocols, has_validation, html_tables, table_files
+from ltgrid.report.outputs import agnostic_stems, grid_protocols, has_validation, html_tables, table_files
 from ltgrid.tracking.grid import grid_spec
 
 

@@ -21,7 +21,8 @@ def published_figures(args: argparse.Namespace):
 def _report(args: argparse.Namespace) -> int:
     from ltgrid.io import write_json
     from ltgrid.report.freshness import check_fresh
-    from ltgrid.report.tables import cell_rows, summary, write_tables
+    from ltgrid.report.rows import cell_rows
+    from ltgrid.report.tables import summary, write_tables
 
     if args.recipes:
         check_fresh(args.metrics, args.recipes.split(","))
@@ -89,7 +90,7 @@ def _ablation(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from ltgrid.report.compare import write_comparisons
     from ltgrid.report.render import FORMATS
-    from ltgrid.report.tables import cell_rows
+    from ltgrid.report.rows import cell_rows
 
     files = write_comparisons(
         cell_rows(args.metrics), args.out_dir, args.references.split(","), args.protocols.split(","),

@@ -19,7 +19,8 @@ from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.io import read_json, write_text
 from ltgrid.params.sweeps import format_value
 from ltgrid.report.render import FORMATS, RENDERERS, Table
-from ltgrid.report.tables import TABLE_METRICS, column_label, format_stat
+from ltgrid.report.outputs import TABLE_METRICS
+from ltgrid.report.rows import column_label, format_stat
 
 METRICS = {"top1_err": "top-1 error (%)", "ece": "ECE (%)"}
 

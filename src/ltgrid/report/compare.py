@@ -15,7 +15,8 @@ from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.report import stats
 from ltgrid.io import write_text
 from ltgrid.report.render import FORMATS, RENDERERS, Table
-from ltgrid.report.tables import TABLE_METRICS, column_label, columns_of, methods_of
+from ltgrid.report.outputs import TABLE_METRICS
+from ltgrid.report.rows import column_label, columns_of, methods_of
 
 # The reference methods a grid is compared against by default, where it runs them: the
 # baseline (CE) and the paper's full method (UniMix+Bayias), the one to beat.

@@ -8,7 +8,7 @@ from typing import Iterable
 import pandas as pd
 
 from ltgrid.errors import ReportError
-from ltgrid.report.tables import frame
+from ltgrid.report.rows import frame
 from ltgrid.tracking.grid import run_rows
 
 

@@ -11,7 +11,8 @@ import numpy as np
 from ltgrid.evaluate.metrics import nan_array
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.io import read_json
-from ltgrid.report.tables import agnostic_series, cell_rows, columns_of, distribution_label, log
+from ltgrid.report.rows import cell_rows, columns_of, log
+from ltgrid.report.tables import agnostic_series, distribution_label
 
 
 def pooled_bins(bins_list: Sequence[dict[str, Any]]) -> dict[str, Any]:

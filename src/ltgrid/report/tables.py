@@ -3,185 +3,42 @@
 Every table is written as markdown, CSV, LaTeX (booktabs) and a small HTML page (for
 Snakemake's report; `ltgrid.report.render`) into results/tables/<grid>/, once per model-selection protocol, and
 every caption names that protocol and the number of seeds. The rows come from metrics.json
-files (`cell_rows`) or from the MLflow store (`ltgrid.report.from_mlflow`, on what `ltgrid.tracking.grid` returns); both give the same
-frame, so both give the same tables.
+files or from the MLflow store (ltgrid.report.rows); which tables a grid has is
+ltgrid.report.outputs, the list the rules use too.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ltgrid.errors import ReportError
-from ltgrid.evaluate.protocols import PROTOCOLS, SCALAR_KEYS
-from ltgrid.io import read_json, write_text
+from ltgrid.evaluate.protocols import PROTOCOLS
+from ltgrid.io import write_text
+from ltgrid.report.outputs import GROUPINGS, TABLE_METRICS, agnostic_stems
 from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
 from ltgrid.report.render import FORMATS, RENDERERS, Table
+from ltgrid.report.rows import (aggregate, column_label, columns_of, format_stat, frame, has_temperature, log,
+                                methods_of, metric_values, seed_note)
 from ltgrid.report.stats import published_columns
 
-KEY_COLUMNS = ["dataset", "rho", "split_seed", "method", "seed", "protocol"]
-ROW_COLUMNS = [*KEY_COLUMNS, "shots_many", "shots_few", *SCALAR_KEYS, "epoch"]
-TABLE_METRICS = {"top1_err": "Top-1 error (%)", "ece": "ECE (%, 15 equal-width bins (b_{k-1}, b_k])"}
-GROUPINGS = {
-    "shots": (
-        {"many": "many_acc", "medium": "medium_acc", "few": "few_acc"},
-        "many / medium / few-shot top-1 accuracy (%)",
-    ),
-    "thirds": (
-        {"head": "thirds_head_acc", "medium": "thirds_medium_acc", "tail": "thirds_tail_acc"},
-        "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
-        "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
-    ),
-    # the calibration suite (evaluate/metrics.py), every cell, every protocol
-    "calibration": (
-        {"ECE": "ece", "classwise ECE": "classwise_ece", "adaptive ECE": "adaptive_ece", "OE": "oe", "MCE": "mce"},
-        "calibration errors (%, 15 bins each)",
-    ),
-}
 CALIBRATION_NOTE = (
     "ECE, MCE and OE: top-1 confidence in 15 equal-width bins (b_{k-1}, b_k]; OE (Thulasidasan et al. 2019) "
     "counts only bins more confident than accurate, weighted by their confidence; classwise ECE: every class's "
     "probability of every test image in the same bins, a one-vs-rest ECE per class, mean over classes "
     "(Kull et al. 2019); adaptive ECE: top-1 confidence in 15 equal-mass bins (sorted, cut by rank)"
 )
+
+
 # Written only for protocols whose cells have a validation set to fit the temperature on.
 CALIBRATION = (
     {"ECE": "ece", "ECE after TS": "ts_ece", "NLL": "nll", "NLL after TS": "ts_nll", "T": "ts_temperature"},
     "ECE (%) and NLL (nats) on the test images before and after temperature scaling, T fitted per cell "
     "on its validation split (post hoc; accuracy unchanged)",
 )
-TABLE_KINDS = [*TABLE_METRICS, *GROUPINGS, "published"]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------- rows
-
-
-def cell_rows(metrics_files: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per (cell, protocol): the cell's keys, its shot thresholds and its scalar metrics."""
-    rows = []
-    for path in metrics_files:
-        result = read_json(path)
-        cell = result["cell"]
-        for protocol, m in result["protocols"].items():
-            rows.append({
-                "dataset": cell["dataset"], "rho": float(cell["rho"]), "split_seed": int(cell["split_seed"]),
-                "method": cell["method"], "seed": int(cell["seed"]), "protocol": protocol,
-                "shots_many": int(cell["shots"]["many"]), "shots_few": int(cell["shots"]["few"]),
-                **{k: float(m[k]) for k in (*SCALAR_KEYS, "epoch") if m.get(k) is not None},
-            })
-    if not rows:
-        raise ReportError("no metrics.json given: nothing to tabulate")
-    return frame(rows)
-
-
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows -> the frame every table is built from (fixed columns, whichever source the rows came from)."""
-    df = pd.DataFrame(rows).reindex(columns=ROW_COLUMNS)
-    return df.sort_values(KEY_COLUMNS).reset_index(drop=True)
-
-
-def has_validation(dataset: dict[str, Any]) -> bool:
-    """A validation set: held out of the split (val_per_class) or of the test set (test_holdout_per_class),
-    or a list-file source's own `val` list."""
-    split = dataset.get("split") or {}
-    held_out = (split.get("val_per_class") or 0) > 0 or (split.get("test_holdout_per_class") or 0) > 0
-    return held_out or bool((dataset.get("source") or {}).get("val"))
-
-
-def grid_protocols(config: dict[str, Any]) -> list[str]:
-    """The protocols a grid's cells have: best_val only when some dataset has a validation set."""
-    has_val = any(has_validation(ds) for ds in config["datasets"].values())
-    return [p for p in PROTOCOLS if p != "best_val" or has_val]
-
-
-def table_stems(protocols: Sequence[str], calibrated: bool = False) -> list[str]:
-    """File stems (no extension) `write_tables` writes for these protocols; `calibrated`: the cells
-    have a validation set, so the temperature-scaling tables are written too."""
-    return [f"{kind}_{protocol}" for protocol in protocols for kind in table_kinds(calibrated)]
-
-
-def table_kinds(calibrated: bool) -> list[str]:
-    return [*TABLE_KINDS, "temperature"] if calibrated else list(TABLE_KINDS)
-
-
-def table_files(table_dir: str, protocols: Sequence[str], calibrated: bool, exclude: Sequence[str] = ()) -> list[str]:
-    """Every table file but the HTML ones (and `exclude`): the tables rule's plain outputs."""
-    paths = [f"{table_dir}/{stem}{ext}" for stem in table_stems(protocols, calibrated) for ext in FORMATS if ext != ".html"]
-    return [p for p in paths if p not in exclude]
-
-
-def html_tables(table_dir: str, protocols: Sequence[str], calibrated: bool) -> list[tuple[str, str, str]]:
-    """(path, kind, protocol) of every HTML table: the report's entries, captioned by kind."""
-    return [(f"{table_dir}/{kind}_{p}.html", kind, p) for p in protocols for kind in table_kinds(calibrated)]
-
-
-def has_temperature(df: pd.DataFrame, protocol: str) -> bool:
-    """Some cell of this protocol has a fitted temperature (it had a validation set)."""
-    return "ts_ece" in df.columns and bool(df.loc[df["protocol"] == protocol, "ts_ece"].notna().any())
-
-
-def column_label(dataset: str, rho: float) -> str:
-    return f"{dataset} rho={rho:g}"
-
-
-def columns_of(df: pd.DataFrame) -> list[tuple[str, float]]:
-    """(dataset, rho) pairs of every cell, sorted: the same columns under every protocol."""
-    return sorted({(d, float(r)) for d, r in zip(df["dataset"], df["rho"])})
-
-
-def methods_of(df: pd.DataFrame, method_order: Sequence[str]) -> list[str]:
-    """Rows: the given order, then any other method present, alphabetically."""
-    present = set(df["method"])
-    return [m for m in method_order if m in present] + sorted(present - set(method_order))
-
-
-def aggregate(df: pd.DataFrame, metric: str, protocol: str) -> dict[tuple[str, str, float], tuple[float, float, int]]:
-    """(method, dataset, rho) -> (mean, sample std, n) over training and split seeds."""
-    sub = df[df["protocol"] == protocol]
-    if metric not in sub.columns:
-        return {}
-    sub = sub[sub[metric].notna()]
-    out = {}
-    for (method, dataset, rho), values in sub.groupby(["method", "dataset", "rho"])[metric]:
-        out[(method, dataset, float(rho))] = (float(values.mean()), float(values.std(ddof=1)), int(values.size))
-    return out
-
-
-def metric_values(df: pd.DataFrame, metric: str, protocol: str, method: str, dataset: str, rho: float) -> list[float]:
-    """The per-seed values behind one aggregate (for intervals)."""
-    sub = df[(df["protocol"] == protocol) & (df["method"] == method) & (df["dataset"] == dataset) & (df["rho"] == rho)]
-    return [float(v) for v in sub[metric].dropna()] if metric in sub.columns else []
-
-
-def format_stat(stat: tuple[float, float, int] | None, show_n: bool) -> str:
-    if stat is None:
-        return "-"
-    mean, std, n = stat
-    text = f"{mean:.2f} ± {std:.2f}" if n > 1 else f"{mean:.2f}"
-    return f"{text} ({n})" if show_n else text
-
-
-def seed_note(counts: Iterable[int]) -> tuple[str, bool]:
-    """Caption text about seeds, and whether cells must show their own n (counts differ)."""
-    ns = sorted(set(counts))
-    if not ns:
-        return "no cell evaluated", False
-    if ns == [1]:
-        return "n = 1 seed per cell (no std)", False
-    if len(ns) == 1:
-        return f"mean ± sample std over n = {ns[0]} seeds per cell (training x split seeds)", False
-    return f"mean ± sample std over n = {', '.join(map(str, ns))} seeds per cell, (n) after each value", True
-
-
-# ---------------------------------------------------------------- tables
 
 
 def metric_table(df: pd.DataFrame, metric: str, protocol: str, method_order: Sequence[str], grid: str) -> Table:
@@ -254,12 +111,9 @@ TEST_AGNOSTIC_CAPTION = (
     "forward r = class 0 (the training head) the most frequent, max/min test count r; backward r = the "
     "reverse; uniform = the reported test set"
 )
+
+
 PRIOR_ROW = "{} + p_test = test prior"
-
-
-def agnostic_stems(columns: Iterable[tuple[str, str]]) -> list[str]:
-    """File stems of the test-agnostic tables, one per (dataset, rho as in paths)."""
-    return [f"test_agnostic_{dataset}_rho{rho}" for dataset, rho in sorted(set(columns))]
 
 
 def distribution_label(name: str) -> str:

@@ -111,7 +111,7 @@ def latest_per_cell(runs: "pd.DataFrame", spec: dict[str, Any] | None) -> "pd.Da
 
 def run_rows(runs: "pd.DataFrame") -> list[dict[str, Any]]:
     """One row per (run, protocol): the cell from tags, shots from params, metrics by their flat
-    names (the inverse of `flat_metrics`): what `report.tables.cell_rows` reads from metrics.json."""
+    names (the inverse of `flat_metrics`): what `report.rows.cell_rows` reads from metrics.json."""
     import pandas as pd
 
     rows = []
