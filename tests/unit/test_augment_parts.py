@@ -320,6 +320,26 @@ def test_twenty_trainer_steps_with_every_part_on_make_no_host_read(monkeypatch, 
     assert np.isfinite(loss_sum) and first_bad == -1
 
 
+def test_a_digits_cell_with_every_part_on_trains_and_repeats_exactly(repo_root, tmp_path):
+    """End to end through params, the split, the trainer and MLflow: 2 epochs of CE on digits-LT."""
+    from ltgrid.train.inputs import cell_inputs
+    from ltgrid.train.trainer import train_cell
+
+    config = params.load(repo_root / "params" / "default.yaml", params.DEFAULT_SCHEMA, root=repo_root)
+    which = params.Cell("digits", params.format_rho(10), 0, "ce", 0)
+    cell = params.resolve_cell(config, which)
+    cell["recipe"].update(epochs=2, lr_schedule={"warmup_epochs": 1, "steps": []})
+    cell["recipe"]["augment"] = {"crop_padding": 1, "hflip": False, "rotate": 15, "autoaugment": "cifar10", "cutout": 4}
+    inputs = cell_inputs(config, which, tmp_path, "augment")
+    runs = []
+    for name in ("a", "b"):
+        train_cell(cell, tmp_path / "dataset.npz", tmp_path / "split.json", tmp_path / name, inputs.tracking, threads=1)
+        with np.load(tmp_path / name / "predictions.npz") as z:
+            runs.append({k: z[k] for k in z.files})
+    assert all(np.array_equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert np.isfinite(runs[0]["test_logits_final"]).all()
+
+
 # ----------------------------------------------------------------------------- bad values
 
 
