@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ltgrid.report import figures as F
+from ltgrid.evaluate import calibration as C
 from ltgrid.evaluate import metrics as M
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -36,7 +37,7 @@ def test_reliability_diagram_from_metrics_json(tmp_path: Path) -> None:
 
 
 def test_reliability_diagram_from_numpy_bins_in_new_folder(tmp_path: Path) -> None:
-    bins = M.calibration_bins(np.array([0.3, 0.4, 0.9, 0.7]), np.array([1, 0, 1, 0]), n_bins=15)
+    bins = C.calibration_bins(np.array([0.3, 0.4, 0.9, 0.7]), np.array([1, 0, 1, 0]), n_bins=15)
     folder = tmp_path / "a" / "b"
     out = F.reliability_diagram(bins, folder / "rel.png", "numpy bins")
     _assert_png_only(out, folder)
@@ -44,7 +45,7 @@ def test_reliability_diagram_from_numpy_bins_in_new_folder(tmp_path: Path) -> No
 
 def test_reliability_overlay(tmp_path: Path) -> None:
     m, _ = _metrics_json()
-    other = M.calibration_bins(np.array([0.95, 0.85, 0.6]), np.array([1, 1, 0]))
+    other = C.calibration_bins(np.array([0.95, 0.85, 0.6]), np.array([1, 1, 0]))
     out = F.reliability_overlay([("ce", m["reliability"]), ("unimix", other)], tmp_path / "o.png", "overlay")
     _assert_png_only(out, tmp_path)
     with pytest.raises(ValueError, match="at least one"):
@@ -88,7 +89,7 @@ def test_failed_render_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.M
         raise RuntimeError("render failed")
 
     monkeypatch.setattr(F.Figure, "savefig", boom)
-    bins = M.calibration_bins(np.array([0.5, 0.9]), np.array([1, 0]))
+    bins = C.calibration_bins(np.array([0.5, 0.9]), np.array([1, 0]))
     with pytest.raises(RuntimeError, match="render failed"):
         F.reliability_diagram(bins, tmp_path / "rel.png", "x")
     assert list(tmp_path.iterdir()) == []

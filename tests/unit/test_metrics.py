@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from ltgrid.evaluate import calibration as C
 from ltgrid.evaluate import metrics as M
 
 
@@ -94,15 +95,15 @@ def test_shot_accuracy_means_and_none_for_empty_group() -> None:
 def test_calibration_bins_edge_goes_to_lower_bin_and_zero_to_first() -> None:
     # 4 bins: (0, .25], (.25, .5], (.5, .75], (.75, 1]
     conf = np.array([0.0, 0.25, 0.5, 0.5000001, 1.0])
-    bins = M.calibration_bins(conf, np.ones(5, bool), n_bins=4)
+    bins = C.calibration_bins(conf, np.ones(5, bool), n_bins=4)
     assert bins["counts"].tolist() == [2, 1, 1, 1]
     np.testing.assert_allclose(bins["edges"], [0, 0.25, 0.5, 0.75, 1.0])
 
 
 def test_calibration_bins_every_computed_edge_lands_in_lower_bin() -> None:
-    bins = M.calibration_bins(np.array([0.5]), np.array([1]), n_bins=15)
+    bins = C.calibration_bins(np.array([0.5]), np.array([1]), n_bins=15)
     edges = bins["edges"]
-    b = M.calibration_bins(edges[1:], np.ones(15), n_bins=15)
+    b = C.calibration_bins(edges[1:], np.ones(15), n_bins=15)
     assert b["counts"].tolist() == [1] * 15
 
 
@@ -113,59 +114,59 @@ def test_ece_mce_four_samples_by_hand() -> None:
     # ECE = 2/4*.15 + 2/4*.30 = .225; MCE = .30
     conf = np.array([0.3, 0.4, 0.9, 0.7])
     correct = np.array([1, 0, 1, 0])
-    bins = M.calibration_bins(conf, correct, n_bins=2)
+    bins = C.calibration_bins(conf, correct, n_bins=2)
     np.testing.assert_allclose(bins["acc"], [0.5, 0.5])
     np.testing.assert_allclose(bins["conf"], [0.35, 0.8])
-    assert M.ece(bins) == pytest.approx(0.225)
-    assert M.mce(bins) == pytest.approx(0.30)
+    assert C.ece(bins) == pytest.approx(0.225)
+    assert C.mce(bins) == pytest.approx(0.30)
 
 
 def test_ece_mce_ignore_empty_bins_and_accept_json_form() -> None:
     # 15 bins; one sample at .95 right, one at .95 wrong -> bin 14: acc .5 conf .95.
-    bins = M.calibration_bins(np.array([0.95, 0.95]), np.array([True, False]))
-    assert M.ece(bins) == pytest.approx(0.45)
-    assert M.mce(bins) == pytest.approx(0.45)
+    bins = C.calibration_bins(np.array([0.95, 0.95]), np.array([True, False]))
+    assert C.ece(bins) == pytest.approx(0.45)
+    assert C.mce(bins) == pytest.approx(0.45)
     as_json = json.loads(json.dumps({k: (np.where(np.isnan(v), None, v).tolist() if k in ("acc", "conf") else np.asarray(v).tolist())
                                       for k, v in bins.items() if k != "n_bins"}))
-    assert M.ece(as_json) == pytest.approx(0.45)
+    assert C.ece(as_json) == pytest.approx(0.45)
 
 
 def test_perfectly_calibrated_bin_has_zero_ece() -> None:
-    bins = M.calibration_bins(np.array([0.75] * 4), np.array([1, 1, 1, 0]), n_bins=4)
-    assert M.ece(bins) == pytest.approx(0.0)
+    bins = C.calibration_bins(np.array([0.75] * 4), np.array([1, 1, 1, 0]), n_bins=4)
+    assert C.ece(bins) == pytest.approx(0.0)
 
 
 def test_calibration_bins_reject_confidence_outside_unit_interval() -> None:
     with pytest.raises(ValueError, match="1.2"):
-        M.calibration_bins(np.array([0.5, 1.2]), np.array([1, 0]))
+        C.calibration_bins(np.array([0.5, 1.2]), np.array([1, 0]))
 
 
 def test_nll_of_perfect_one_hot_is_zero_and_miss_is_clipped() -> None:
     probs = np.eye(3)
-    assert M.nll(probs, np.array([0, 1, 2])) == 0.0
+    assert C.nll(probs, np.array([0, 1, 2])) == 0.0
     # all three wrong: -log(1e-12) each
-    assert M.nll(probs, np.array([1, 2, 0])) == pytest.approx(-math.log(1e-12))
+    assert C.nll(probs, np.array([1, 2, 0])) == pytest.approx(-math.log(1e-12))
 
 
 def test_nll_by_hand() -> None:
     probs = np.array([[0.5, 0.5], [0.25, 0.75]])
-    assert M.nll(probs, np.array([0, 1])) == pytest.approx((math.log(2) - math.log(0.75)) / 2)
+    assert C.nll(probs, np.array([0, 1])) == pytest.approx((math.log(2) - math.log(0.75)) / 2)
 
 
 def test_brier_by_hand() -> None:
     # row 0, y=0: (.7-1)^2 + .2^2 + .1^2 = .09+.04+.01 = .14
     # row 1, y=2: .5^2 + .5^2 + (0-1)^2 = 1.5
     probs = np.array([[0.7, 0.2, 0.1], [0.5, 0.5, 0.0]])
-    assert M.brier(probs, np.array([0, 2])) == pytest.approx((0.14 + 1.5) / 2)
+    assert C.brier(probs, np.array([0, 2])) == pytest.approx((0.14 + 1.5) / 2)
 
 
 def test_probs_validation_names_the_bad_row() -> None:
     with pytest.raises(ValueError, match="row 1 sums to 1.5"):
-        M.nll(np.array([[0.5, 0.5], [1.0, 0.5]]), np.array([0, 0]))
+        C.nll(np.array([[0.5, 0.5], [1.0, 0.5]]), np.array([0, 0]))
     with pytest.raises(ValueError, match="2-D"):
-        M.brier(np.array([0.5, 0.5]), np.array([0]))
+        C.brier(np.array([0.5, 0.5]), np.array([0]))
     with pytest.raises(ValueError, match="non-finite"):
-        M.nll(np.array([[np.nan, 1.0]]), np.array([0]))
+        C.nll(np.array([[np.nan, 1.0]]), np.array([0]))
 
 
 # ---------------------------------------------------------------- metrics.json
@@ -201,14 +202,14 @@ def test_compute_metrics_values_and_units() -> None:
     assert m["mce"] == pytest.approx(50.0)
     # top-1 probabilities .9 .6 .7 .8 .5 .6: mean .6833 against 50% accuracy, overconfident
     assert m["mean_conf"] == pytest.approx(100 * 4.1 / 6)
-    assert m["nll"] == pytest.approx(M.nll(probs, labels))
-    assert m["brier"] == pytest.approx(M.brier(probs, labels))
+    assert m["nll"] == pytest.approx(C.nll(probs, labels))
+    assert m["brier"] == pytest.approx(C.brier(probs, labels))
     assert m["ece_bins"] == {"n_bins": 2, "convention": "equal-width, (b_{k-1}, b_k]",
-                             "adaptive": M.ADAPTIVE_CONVENTION, "classwise": M.CLASSWISE_CONVENTION}
+                             "adaptive": C.ADAPTIVE_CONVENTION, "classwise": C.CLASSWISE_CONVENTION}
     # over-confidence: bin0 1/6 * .5 * max(.5 - 0, 0); bin1 5/6 * .72 * (.72 - .6)
     assert m["oe"] == pytest.approx(100 * (1 / 6 * 0.5 * 0.5 + 5 / 6 * 0.72 * 0.12))
-    assert m["classwise_ece"] == pytest.approx(100 * M.classwise_ece(probs, labels, 2))
-    assert m["adaptive_ece"] == pytest.approx(100 * M.adaptive_ece(probs.max(1), probs.argmax(1) == labels, 2))
+    assert m["classwise_ece"] == pytest.approx(100 * C.classwise_ece(probs, labels, 2))
+    assert m["adaptive_ece"] == pytest.approx(100 * C.adaptive_ece(probs.max(1), probs.argmax(1) == labels, 2))
 
 
 def test_compute_metrics_is_json_ready_with_none_for_empty() -> None:
@@ -240,11 +241,11 @@ def test_compute_metrics_rejects_logits() -> None:
 def test_overconfidence_error_by_hand() -> None:
     """Confidences .9 R, .9 W, .3 R in 2 bins: (0, .5] holds .3 (accuracy 1 > confidence: adds 0);
     (.5, 1] holds the .9s (accuracy .5): 2/3 * .9 * .4 = .24. The ECE counts both bins: .5."""
-    bins = M.calibration_bins(np.array([0.9, 0.9, 0.3]), np.array([1, 0, 1]), n_bins=2)
-    assert M.overconfidence_error(bins) == pytest.approx(2 / 3 * 0.9 * 0.4)
-    assert M.ece(bins) == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.7)
-    under = M.calibration_bins(np.array([0.6, 0.7]), np.array([1, 1]), n_bins=2)
-    assert M.overconfidence_error(under) == 0.0 and M.ece(under) == pytest.approx(0.35)
+    bins = C.calibration_bins(np.array([0.9, 0.9, 0.3]), np.array([1, 0, 1]), n_bins=2)
+    assert C.overconfidence_error(bins) == pytest.approx(2 / 3 * 0.9 * 0.4)
+    assert C.ece(bins) == pytest.approx(2 / 3 * 0.4 + 1 / 3 * 0.7)
+    under = C.calibration_bins(np.array([0.6, 0.7]), np.array([1, 1]), n_bins=2)
+    assert C.overconfidence_error(under) == 0.0 and C.ece(under) == pytest.approx(0.35)
 
 
 def test_classwise_ece_by_hand() -> None:
@@ -253,25 +254,25 @@ def test_classwise_ece_by_hand() -> None:
     class 1 p (.3 .7 .1 .2), no hits: .6 / 4 + .7 / 4 = .325; class 2 p (.1 .1 .4 .7), hits
     (0 1 0 1): |1 - .6| / 4 + |1 - .7| / 4 = .175. Mean over classes .65 / 3."""
     probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.1, 0.4], [0.1, 0.2, 0.7]])
-    assert M.classwise_ece(probs, np.array([0, 2, 0, 2]), n_bins=2) == pytest.approx(0.65 / 3)
-    assert M.classwise_ece(np.eye(3), np.arange(3)) == 0.0
+    assert C.classwise_ece(probs, np.array([0, 2, 0, 2]), n_bins=2) == pytest.approx(0.65 / 3)
+    assert C.classwise_ece(np.eye(3), np.arange(3)) == 0.0
 
 
 def test_adaptive_bins_are_equal_mass_by_rank() -> None:
     """Confidences .9 R, .2 W, .6 R, .8 W, .4 R, .95 R in 3 equal-mass bins of 2 (sorted):
     {.2 W, .4 R} gap |.5 - .3|, {.6 R, .8 W} gap |.5 - .7|, {.9, .95 both R} gap .075: (.2 + .2 + .075) / 3."""
     conf, ok = np.array([0.9, 0.2, 0.6, 0.8, 0.4, 0.95]), np.array([1, 0, 1, 0, 1, 1])
-    bins = M.adaptive_bins(conf, ok, n_bins=3)
+    bins = C.adaptive_bins(conf, ok, n_bins=3)
     assert bins["counts"].tolist() == [2, 2, 2]
     np.testing.assert_allclose(bins["conf"], [0.3, 0.7, 0.925])
-    assert M.adaptive_ece(conf, ok, n_bins=3) == pytest.approx((0.2 + 0.2 + 0.075) / 3)
+    assert C.adaptive_ece(conf, ok, n_bins=3) == pytest.approx((0.2 + 0.2 + 0.075) / 3)
     # 7 samples in 3 bins: 3, 2, 2; ties split by sample order, every sample in exactly one bin
-    tied = M.adaptive_bins(np.full(7, 0.5), np.array([1, 1, 1, 0, 0, 0, 0]), n_bins=3)
+    tied = C.adaptive_bins(np.full(7, 0.5), np.array([1, 1, 1, 0, 0, 0, 0]), n_bins=3)
     assert tied["counts"].tolist() == [3, 2, 2] and tied["acc"].tolist() == [1.0, 0.0, 0.0]
     # fewer samples than bins: empty bins add nothing
-    assert M.adaptive_ece(np.array([0.7]), np.array([0]), n_bins=15) == pytest.approx(0.7)
+    assert C.adaptive_ece(np.array([0.7]), np.array([0]), n_bins=15) == pytest.approx(0.7)
     with pytest.raises(ValueError, match="confidence must lie in"):
-        M.adaptive_ece(np.array([1.5]), np.array([1]))
+        C.adaptive_ece(np.array([1.5]), np.array([1]))
 
 
 def _random_probs(n: int, k: int, scale: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -295,9 +296,9 @@ def test_ece_mce_and_classwise_ece_agree_with_torchmetrics(scale: float) -> None
     probs, labels = _random_probs(3000, 10, scale, seed=int(scale))
     assert (probs.astype(np.float32) < 1).all()
     p, y = torch.from_numpy(probs), torch.from_numpy(labels)
-    bins = M.calibration_bins(probs.max(1), probs.argmax(1) == labels, 15)
-    for norm, ours in (("l1", M.ece(bins)), ("max", M.mce(bins))):
+    bins = C.calibration_bins(probs.max(1), probs.argmax(1) == labels, 15)
+    for norm, ours in (("l1", C.ece(bins)), ("max", C.mce(bins))):
         theirs = float(multiclass_calibration_error(p, y, num_classes=10, n_bins=15, norm=norm))
         assert ours == pytest.approx(theirs, abs=1e-5), (norm, tm.__version__)
     per_class = [float(binary_calibration_error(p[:, k].contiguous(), (y == k).long(), n_bins=15)) for k in range(10)]
-    assert M.classwise_ece(probs, labels, 15) == pytest.approx(float(np.mean(per_class)), abs=1e-5)
+    assert C.classwise_ece(probs, labels, 15) == pytest.approx(float(np.mean(per_class)), abs=1e-5)

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ltgrid.io import atomic_path
-from ltgrid.evaluate.metrics import bin_arrays, ece, nan_array
+from ltgrid.evaluate.calibration import bin_arrays, ece, nan_array
 
 PathLike = str | os.PathLike[str]
 

@@ -22,7 +22,7 @@ GROUPINGS = {
         "head / medium / tail top-1 accuracy (%), classes split into thirds by index as the authors' configs "
         "(C=10: [0,3), [3,7), [7,10); C=100: [0,33), [33,66), [66,100); else floor(C/3), floor(2C/3))",
     ),
-    # the calibration suite (evaluate/metrics.py), every cell, every protocol
+    # the calibration suite (evaluate/calibration.py), every cell, every protocol
     "calibration": (
         {"ECE": "ece", "classwise ECE": "classwise_ece", "adaptive ECE": "adaptive_ece", "OE": "oe", "MCE": "mce"},
         "calibration errors (%, 15 bins each)",

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ltgrid.evaluate.metrics import nan_array
+from ltgrid.evaluate.calibration import nan_array
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.io import read_json
 from ltgrid.report.rows import cell_rows, columns_of, log
