@@ -363,6 +363,8 @@ def test_the_feed_itself_refuses_a_bad_value_and_the_list_file_feed_the_keys():
         augment_settings({"autoaugment": "imagenet"})
     with pytest.raises(ParamsError, match="augment.cutout = -1"):
         augment_settings({"cutout": -1})
+    with pytest.raises(ParamsError, match="augment.cutout_holes = 0"):
+        augment_settings({"cutout": 8, "cutout_holes": 0})
     from ltgrid.data.listfile_feed import ListFileFeed
 
     for key, value in (("autoaugment", "cifar10"), ("cutout", 16), ("rotate", 15)):

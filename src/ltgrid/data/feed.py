@@ -74,11 +74,10 @@ def augment_settings(augment: dict[str, Any]) -> dict[str, Any]:
     policy = augment.get("autoaugment")
     if policy is not None and policy not in POLICIES:
         raise ParamsError(f"augment.autoaugment = {policy!r}: known policies are {sorted(POLICIES)} (or null: off)")
-    numbers = {"crop_padding": 0, "cutout": 0, "cutout_holes": 1}
-    for key, default in numbers.items():
+    for key, default, least in (("crop_padding", 0, 0), ("cutout", 0, 0), ("cutout_holes", 1, 1)):
         value = augment.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ParamsError(f"augment.{key} = {value!r}: a whole number of pixels, 0 or more")
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ParamsError(f"augment.{key} = {value!r}: a whole number, {least} or more")
     rotate = augment.get("rotate", 0)
     if isinstance(rotate, bool) or not isinstance(rotate, (int, float)) or not 0 <= rotate <= 180:
         raise ParamsError(f"augment.rotate = {rotate!r}: the largest angle in degrees, 0 to 180 (0: off)")
