@@ -25,7 +25,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ltgrid.tracking.store import CellRun
+    from ltgrid.tracking.cell_run import CellRun
 
     uri, exp_id, index, go, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
     while not go.exists():

@@ -363,7 +363,8 @@ def test_search_grid_runs_leaves_the_tracking_env_as_it_found_it(tmp_path, monke
     """Child processes read MLFLOW_TRACKING_URI: reading one store must not redirect them."""
     import os
 
-    from ltgrid.tracking.store import CellRun, ensure_experiment
+    from ltgrid.tracking.cell_run import CellRun
+    from ltgrid.tracking.store import ensure_experiment
 
     if inherited is None:
         monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

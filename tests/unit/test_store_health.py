@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ltgrid.tracking.health import store_problem
-from ltgrid.tracking.store import CellRun, RECIPE_TAG, ensure_experiment
+from ltgrid.tracking.cell_run import CellRun
+from ltgrid.tracking.store import RECIPE_TAG, ensure_experiment
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from helpers.grids import default_grid, refused
 from ltgrid import params
 from ltgrid.params import sweeps
-from ltgrid.tracking.store import extension_tags
+from ltgrid.tracking.cell_run import extension_tags
 
 SCHEMA = params.DEFAULT_SCHEMA
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ltgrid.project import PROJECT_ROOT_ENV
 from ltgrid.tracking import store
+from ltgrid.tracking.cell_run import CellRun
 
 
 def test_default_store_is_mlflow_db_in_the_project_root(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv(store.PROJECT_ROOT_ENV, raising=False)
+    monkeypatch.delenv(PROJECT_ROOT_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     # plain `mlflow ui` opens sqlite:///mlflow.db relative to where it starts
     assert store.tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
@@ -28,7 +30,7 @@ def test_artifacts_still_open_after_the_checkout_moves(tmp_path, monkeypatch):
     assert store.ensure_experiment(uri, "ltgrid-g", old) == exp_id
     client = MlflowClient(tracking_uri=uri)
     assert client.get_experiment(exp_id).artifact_location == "mlartifacts/ltgrid-g"
-    run = store.CellRun.create(uri, exp_id, "cell", {})
+    run = CellRun.create(uri, exp_id, "cell", {})
     (old / "metrics.json").write_text('{"top1_err": 12.5}')
     run.log_artifacts([old / "metrics.json"], "figures")
     assert (old / "mlartifacts" / "ltgrid-g" / run.run_id / "artifacts" / "figures" / "metrics.json").is_file()
@@ -62,7 +64,7 @@ def test_cell_run_records_its_split_as_an_mlflow_dataset(tmp_path):
     split_file = tmp_path / "rho10_split0.json"
     split = {"counts": [3, 1], "train_indices": [0, 1, 2, 5], "val_indices": [7]}
     split_file.write_text(json.dumps(split))
-    run = store.CellRun.create(uri, exp_id, "cell", {"grid": "g"})
+    run = CellRun.create(uri, exp_id, "cell", {"grid": "g"})
     run.log_split("digits/rho10_split0", split_file, tmp_path / "dataset.npz", split)
     inputs = MlflowClient(tracking_uri=uri).get_run(run.run_id).inputs.dataset_inputs
     assert len(inputs) == 1
@@ -82,7 +84,7 @@ def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     exp_id = store.ensure_experiment(uri, "ltgrid-g", tmp_path)
-    store.CellRun.create(uri, exp_id, "digits/rho10/split0/ce/seed0", {"grid": "g", "method": "ce"}).finish()
+    CellRun.create(uri, exp_id, "digits/rho10/split0/ce/seed0", {"grid": "g", "method": "ce"}).finish()
     table, figure = tmp_path / "top1_err_final.md", tmp_path / "reliability_digits_rho10.png"
     table.write_text("| method | digits rho=10 |\n")
     figure.write_bytes(b"\x89PNG fake")
@@ -106,7 +108,7 @@ def test_grid_run_holds_the_tables_and_never_counts_as_a_cell(tmp_path):
 
 
 def test_the_project_store_is_recorded_as_such_and_found_where_the_project_is_now(tmp_path, monkeypatch):
-    monkeypatch.delenv(store.PROJECT_ROOT_ENV, raising=False)
+    monkeypatch.delenv(PROJECT_ROOT_ENV, raising=False)
     old, new = tmp_path / "old", tmp_path / "new"
     record = store.store_record(f"sqlite:///{old.resolve() / 'mlflow.db'}", root=old)
     assert record == {"uri": f"sqlite:///{old.resolve() / 'mlflow.db'}", "project_store": True}

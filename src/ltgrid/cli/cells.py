@@ -56,7 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from ltgrid.evaluate.cell import PER_CLASS_CSV, evaluate_cell, read_run, write_cell_figures
     from ltgrid.tracking.grid import flat_metrics
-    from ltgrid.tracking.store import log_evaluation
+    from ltgrid.tracking.cell_run import log_evaluation
 
     cell_dir = Path(args.cell_dir)
     run = read_run(cell_dir)

@@ -1,3 +1,3 @@
 """Everything that talks to MLflow: the store and experiments (store), one run per cell
-(store.CellRun, opened by training, completed by evaluation), and a grid's runs read back
+(cell_run.CellRun, opened by training, completed by evaluation), and a grid's runs read back
 for tables (grid), and the grid's own run holding its tables and figures (grid_run)."""

@@ -44,7 +44,8 @@ from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoin
 from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import Stage, TrainingError, train_epoch
 from ltgrid.train.optim import build_optimizer, lr_at
-from ltgrid.tracking.store import CellRun, open_cell_run, store_record
+from ltgrid.tracking.cell_run import CellRun, open_cell_run
+from ltgrid.tracking.store import store_record
 
 MODEL = "model.pt"
 
