@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from ltgrid import cell_files
 from ltgrid.evaluate import cell as E
+from ltgrid.report import cell_figures as CF
 from ltgrid.report import from_mlflow as MT
 from ltgrid.tracking import grid as TG
 from ltgrid.report import published as P
@@ -295,12 +297,12 @@ def test_cell_figures_and_per_class_csv(tmp_path):
     result = E.evaluate_cell(cell_dir)
     assert result["train_counts"][-1] == 0 and set(result["protocols"]) == {"final", "best_test"}
     assert result["protocols"]["final"]["train_acc"] == 97.5 and "train_acc" not in result["protocols"]["best_test"]
-    files = E.write_cell_figures(cell_dir, result)
-    assert [p.name for p in files] == list(E.FIGURES.values())
+    files = CF.write_cell_figures(cell_dir, result)
+    assert [p.name for p in files] == list(cell_files.FIGURES.values())
     assert all(p.read_bytes()[:8] == PNG_MAGIC for p in files)
-    lines = (cell_dir / E.PER_CLASS_CSV).read_text().splitlines()
+    lines = (cell_dir / cell_files.PER_CLASS_CSV).read_text().splitlines()
     assert lines[0] == "class,train_count,acc_final,acc_best_test" and len(lines) == 11 and lines[10].startswith("9,0,")
-    assert [r["epoch"] for r in E.plot_history(history)] == [0, 1, 2]
+    assert [r["epoch"] for r in CF.plot_history(history)] == [0, 1, 2]
 
 
 def test_mlflow_metrics_carry_every_table_metric():

@@ -32,7 +32,7 @@ if COMPARISONS:  # a grid without a reference method has no comparison to make
 
     rule comparison:
         input:
-            cell_files("metrics.json"),
+            cell_files(ltcell.METRICS),
         output:
             COMPARISONS,
         params:

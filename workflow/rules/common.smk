@@ -3,6 +3,7 @@ import json
 import os
 import sys
 
+from ltgrid import cell_files as ltcell
 from ltgrid import params as ltparams
 from ltgrid.params import plugins as ltplugins
 from ltgrid.params import sweeps as ltsweeps
@@ -83,8 +84,9 @@ wildcard_constraints:
     key="[0-9a-f]{16}",
 
 
-# One cell's folder, as Snakemake wildcards (ltgrid.params.CELL_DIR: the one pattern).
-CELL = ltparams.CELL_DIR.replace("{grid}", GRID)
+# One cell's folder and its job logs, as Snakemake wildcards (ltgrid.cell_files: the one layout).
+CELL = ltcell.CELL_DIR.replace("{grid}", GRID)
+CELL_LOG = ltcell.CELL_LOG.replace("{grid}", GRID)
 _RESOLVED = {}
 
 
@@ -122,17 +124,14 @@ def cell_dirs():
 # after a failed job, removed) file is remade, with the tables after it, instead of being taken
 # for an intermediate that the existing tables make unnecessary. The benchmark files (wall time,
 # peak memory of each job) live in the folder too, so a pulled cell brings them along.
-CELL_FILES = ("predictions.npz", "model.pt", "run.json", "metrics.json", "per_class_acc.csv",
-              "reliability.png", "per_class_acc.png", "training_curves.png",
-              "train.benchmark.tsv", "evaluate.benchmark.tsv")
-CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in CELL_FILES]
+CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ltcell.CELL_FILES]
 _COMPLETE = {}
 
 
 def complete(cell):
     """Whether a cell's folder holds every file (as a finished cell leaves it, or a pull brings it)."""
     if cell not in _COMPLETE:
-        _COMPLETE[cell] = all(os.path.isfile(f"{cell_dir(cell)}/{name}") for name in CELL_FILES)
+        _COMPLETE[cell] = all(os.path.isfile(f"{cell_dir(cell)}/{name}") for name in ltcell.CELL_FILES)
     return _COMPLETE[cell]
 
 
@@ -160,7 +159,7 @@ def stage1_input(wc):
     if base is None:
         return {}
     cell = ltparams.Cell(wc.dataset, wc.rho, int(wc.split), base, int(wc.seed))
-    return {"stage1": ancient(f"{cell_dir(cell)}/model.pt")}
+    return {"stage1": ancient(f"{cell_dir(cell)}/{ltcell.MODEL}")}
 
 
 def cell_figure(name, caption, figure):
@@ -173,7 +172,7 @@ def cell_figure(name, caption, figure):
 
 
 def overlay_inputs(wc):
-    return cell_files("metrics.json", [c for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho])
+    return cell_files(ltcell.METRICS, [c for c in CELLS if c.dataset == wc.dataset and c.rho == wc.rho])
 
 
 # ---- outputs of the grid (report.smk's rules and `rule all`)
@@ -183,13 +182,13 @@ PUBLISHED = "params/published.yaml"
 GRID_PROTOCOLS = grid_protocols(config)
 CALIBRATED = any(has_validation(ds) for ds in config["datasets"].values())  # temperature-scaling tables
 OVERLAYS = sorted({f"{FIGURE_DIR}/reliability_{c.dataset}_rho{c.rho}.png" for c in CELLS})
-CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ("reliability.png", "per_class_acc.png", "training_curves.png")]
+CELL_FIGURES = [f"{d}/{name}" for d in cell_dirs() for name in ltcell.FIGURES.values()]
 TEST_AGNOSTIC = agnostic_stems((c.dataset, c.rho) for c in CELLS)  # a table and a figure per (dataset, rho)
 TEST_AGNOSTIC_FIGURES = [f"{FIGURE_DIR}/{stem}.png" for stem in TEST_AGNOSTIC]
 TEST_AGNOSTIC_TABLES = [f"{TABLE_DIR}/{stem}{ext}" for stem in TEST_AGNOSTIC for ext in FORMATS if ext != ".html"]
 FIGURES = OVERLAYS + TEST_AGNOSTIC_FIGURES + CELL_FIGURES  # `rule all` asks for them: a results tree from before they existed gets them too
 TABLE_FILES = table_files(TABLE_DIR, GRID_PROTOCOLS, CALIBRATED, exclude=TABLES)
-JOB_BENCHMARKS = [cell_file(c, f"{job}.benchmark.tsv") for c in CELLS for job in ("train", "evaluate")]
+JOB_BENCHMARKS = [cell_file(c, ltcell.benchmark(job)) for c in CELLS for job in ltcell.JOBS]
 # each cell's resolved recipe, named (the tables check every metrics.json was made from it)
 RECIPE_FINGERPRINTS = ",".join(ltparams.cell_key(resolved(c)) for c in CELLS)
 JOB_COSTS = [f"{TABLE_DIR}/job_costs.csv", f"{TABLE_DIR}/job_costs.md"]
@@ -237,7 +236,7 @@ ANALYSES = ABLATION_TABLES + ABLATION_FIGURES + COMPARISONS
 
 def sweep_metrics(wc):
     """metrics.json of the sweep's cells (of one dataset and ratio when the wildcards name them)."""
-    return cell_files("metrics.json", [
+    return cell_files(ltcell.METRICS, [
         c for c in CELLS
         if SWEEP_OF.get(c.method) == wc.sweep and ("rho" not in wc.keys() or (c.dataset, c.rho) == (wc.dataset, wc.rho))
     ])

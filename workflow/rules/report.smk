@@ -6,7 +6,7 @@ report: "../report/workflow.rst"
 
 rule tables:
     input:
-        metrics=cell_files("metrics.json"),
+        metrics=cell_files(ltcell.METRICS),
         published=PUBLISHED,
     output:
         TABLES,
@@ -85,7 +85,7 @@ rule grid_run:
     # them, and a pull's file times do not rerun it. It reruns with them: when a cell is (re)made
     # or the published figures change.
     input:
-        cells=cell_files("metrics.json"),
+        cells=cell_files(ltcell.METRICS),
         published=PUBLISHED,
         tables=[ancient(path) for path in rules.tables.output if not path.endswith(".json")] + [ancient(p) for p in JOB_COSTS],
         summary=ancient(SUMMARY),

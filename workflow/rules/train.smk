@@ -10,20 +10,20 @@ rule train:
         data=lambda wc: ancient(ltparams.raw_path(config, wc.dataset)),
         split=lambda wc: ancient(ltparams.split_path(config, wc.dataset, wc.rho, wc.split)),
     output:
-        predictions=f"{CELL}/predictions.npz",
-        model=f"{CELL}/model.pt",
-        run=f"{CELL}/run.json",
+        predictions=f"{CELL}/{ltcell.PREDICTIONS}",
+        model=f"{CELL}/{ltcell.MODEL}",
+        run=f"{CELL}/{ltcell.RUN}",
     params:
         cell=cell_json,
         out_dir=lambda wc, output: os.path.dirname(output.run),
         stage1=lambda wc, input: f"--stage1-model {input.stage1}" if "stage1" in input.keys() else "",
     benchmark:
-        f"{CELL}/train.benchmark.tsv"
+        f"{CELL}/{ltcell.benchmark('train')}"
     threads: 1
     resources:
         gpu=1,
     log:
-        f"results/logs/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{{key}}.train.log",
+        CELL_LOG.replace("{job}", "train"),
     shell:
         "python -m ltgrid train --cell {params.cell:q} --data {input.data} --split {input.split} "
         "--out-dir {params.out_dir} --threads {threads} {params.stage1} 2> {log}"
@@ -33,19 +33,19 @@ rule evaluate:
     input:
         # the same folder's training outputs: one missing (deleted, or never pulled) retrains the
         # cell and so re-evaluates it; present ones are the cell's, whatever their times
-        predictions=ancient(f"{CELL}/predictions.npz"),
-        model=ancient(f"{CELL}/model.pt"),
-        run=ancient(f"{CELL}/run.json"),
+        predictions=ancient(f"{CELL}/{ltcell.PREDICTIONS}"),
+        model=ancient(f"{CELL}/{ltcell.MODEL}"),
+        run=ancient(f"{CELL}/{ltcell.RUN}"),
     output:
-        metrics=f"{CELL}/metrics.json",
-        per_class=f"{CELL}/per_class_acc.csv",
+        metrics=f"{CELL}/{ltcell.METRICS}",
+        per_class=f"{CELL}/{ltcell.PER_CLASS_CSV}",
         # The cell's figures (final epoch), also logged to its MLflow run under figures/.
-        reliability=cell_figure("reliability.png", "cell_reliability.rst", "reliability diagram"),
-        per_class_plot=cell_figure("per_class_acc.png", "cell_per_class.rst", "per-class accuracy"),
-        curves=cell_figure("training_curves.png", "cell_curves.rst", "training curves"),
+        reliability=cell_figure(ltcell.FIGURES["reliability"], "cell_reliability.rst", "reliability diagram"),
+        per_class_plot=cell_figure(ltcell.FIGURES["per_class"], "cell_per_class.rst", "per-class accuracy"),
+        curves=cell_figure(ltcell.FIGURES["curves"], "cell_curves.rst", "training curves"),
     benchmark:
-        f"{CELL}/evaluate.benchmark.tsv"
+        f"{CELL}/{ltcell.benchmark('evaluate')}"
     log:
-        f"results/logs/{GRID}/{{dataset}}/rho{{rho}}/split{{split}}/{{method}}/seed{{seed}}/{{key}}.evaluate.log",
+        CELL_LOG.replace("{job}", "evaluate"),
     shell:
         "python -m ltgrid evaluate --cell-dir $(dirname {output.metrics}) 2> {log}"

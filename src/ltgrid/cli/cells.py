@@ -54,7 +54,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from ltgrid.evaluate.cell import PER_CLASS_CSV, evaluate_cell, read_run, write_cell_figures
+    from ltgrid import cell_files as cf
+    from ltgrid.evaluate.cell import evaluate_cell, read_run
+    from ltgrid.report.cell_figures import write_cell_figures
     from ltgrid.tracking.grid import flat_metrics
     from ltgrid.tracking.cell_run import log_evaluation
 
@@ -62,7 +64,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     run = read_run(cell_dir)
     result = evaluate_cell(cell_dir, run)
     figures = write_cell_figures(cell_dir, result, run)
-    log_evaluation(run, flat_metrics(result), [cell_dir / "metrics.json", cell_dir / PER_CLASS_CSV], figures)
+    log_evaluation(run, flat_metrics(result), [cell_dir / cf.METRICS, cell_dir / cf.PER_CLASS_CSV], figures)
     final = result["protocols"]["final"]
     print(f"{result['label']}: top-1 error {final['top1_err']:.2f}%, ECE {final['ece']:.2f}%")
     return 0

@@ -8,28 +8,26 @@ With a validation set (held out of the training or of the test images), each pro
 temperature scaling fitted on that protocol's validation logits: ts_temperature and the test
 ECE / MCE / NLL / Brier / mean confidence after scaling (ts_*), beside the raw ones.
 The final protocol also holds the test-agnostic errors (ta_*, evaluate/test_agnostic.py).
-The figures (reliability diagram, per-class accuracy against class size, training curves)
-show the `final` protocol; they are drawn from metrics.json and run.json, never recomputed.
+The cell's figures are drawn from metrics.json and run.json by ltgrid.report.cell_figures.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ltgrid import cell_files as cf
+from ltgrid.errors import UserError
 from ltgrid.io import open_npz, read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
 from ltgrid.evaluate.temperature import fit_temperature, scaled
 from ltgrid.evaluate.test_agnostic import agnostic_metrics, trained_log_prior
 
-FIGURES = {"reliability": "reliability.png", "per_class": "per_class_acc.png", "curves": "training_curves.png"}
-PER_CLASS_CSV = "per_class_acc.csv"
 # What evaluating a cell writes: a train job removes them first (see `clear_evaluation`).
-EVALUATION_FILES = ("metrics.json", PER_CLASS_CSV, *FIGURES.values(), "evaluate.benchmark.tsv")
+EVALUATION_FILES = (*cf.EVALUATED, cf.benchmark("evaluate"))
 
 
 def clear_evaluation(cell_dir: str | Path) -> None:
@@ -47,7 +45,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def read_run(cell_dir: str | Path) -> dict[str, Any]:
     """The cell's run.json (what training wrote last): read once per evaluation and passed on."""
-    return read_json(Path(cell_dir) / "run.json")
+    return read_json(Path(cell_dir) / cf.RUN)
+
+
+class PredictionsError(UserError, ValueError):
+    """A predictions.npz this code cannot read: written by a newer version of the project."""
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a cell's predictions.npz, its format checked (cell_files: no version is format 1)."""
+    with open_npz(path) as z:
+        preds = {k: z[k] for k in z.files}
+    version = int(preds.pop(cf.FORMAT_KEY, 1))
+    if version > cf.PREDICTIONS_FORMAT:
+        raise PredictionsError(f"{path}: predictions format {version}, but this code reads format "
+                               f"{cf.PREDICTIONS_FORMAT} at most; update the project or delete the cell to retrain it")
+    return preds
 
 
 def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -55,21 +68,21 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
     cell_dir = Path(cell_dir)
     run = run if run is not None else read_run(cell_dir)
     cell = run["cell"]
-    with open_npz(cell_dir / "predictions.npz") as z:
-        preds = {k: z[k] for k in z.files}
-    labels, counts = preds["test_labels"], preds["train_counts"]
+    preds = read_predictions(cell_dir / cf.PREDICTIONS)
+    labels, counts = preds[cf.labels_key("test")], preds[cf.TRAIN_COUNTS]
     shots = cell["shots"]
     protocols: dict[str, Any] = {}
     for name, description in PROTOCOLS.items():
-        key = f"test_logits_{name}"
+        key = cf.logits_key("test", name)
         if key not in preds:
             continue
         m = compute_metrics(softmax(preds[key]), labels, counts, many=shots["many"], few=shots["few"])
         m["protocol"] = description
         if name != "final":
             m["epoch"] = run["best_epochs"][name.removeprefix("best_")]
-        if f"val_logits_{name}" in preds:
-            m.update(temperature_scaled(preds[key], preds[f"val_logits_{name}"], preds["val_labels"], labels, counts))
+        val = cf.logits_key("val", name)
+        if val in preds:
+            m.update(temperature_scaled(preds[key], preds[val], preds[cf.labels_key("val")], labels, counts))
         if name == "final":  # test-agnostic errors for the honest default protocol only
             m.update(agnostic_metrics(preds[key], labels, trained_log_prior(cell.get("method_spec") or {}, len(counts))))
         protocols[name] = m
@@ -87,8 +100,8 @@ def evaluate_cell(cell_dir: str | Path, run: dict[str, Any] | None = None) -> di
         "train_counts": [int(c) for c in counts],
         "protocols": protocols,
     }
-    write_text(cell_dir / PER_CLASS_CSV, per_class_csv(result))
-    write_json(cell_dir / "metrics.json", result)
+    write_text(cell_dir / cf.PER_CLASS_CSV, per_class_csv(result))
+    write_json(cell_dir / cf.METRICS, result)
     return result
 
 
@@ -111,35 +124,3 @@ def per_class_csv(result: dict[str, Any]) -> str:
         accs = [result["protocols"][p]["per_class_acc"][c] for p in protocols]
         lines.append(f"{c},{n}," + ",".join("" if a is None else f"{a:.4f}" for a in accs))
     return "\n".join(lines) + "\n"
-
-
-def plot_history(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """run.json's history on one epoch axis across stages; records without training (tau-norm) get NaN."""
-    nan = float("nan")
-    return [
-        {"epoch": i, "train_loss": r.get("train_loss", nan), "train_acc": r.get("train_acc", nan), "lr": r.get("lr", nan),
-         "val_acc": r.get("val_acc"), "test_acc": r.get("test_acc")}
-        for i, r in enumerate(history)
-    ]
-
-
-def write_cell_figures(cell_dir: str | Path, result: dict[str, Any], run: dict[str, Any] | None = None) -> list[Path]:
-    """The cell's figures (final protocol), next to metrics.json; returns the files."""
-    from ltgrid.report import figures
-
-    cell_dir = Path(cell_dir)
-    final = result["protocols"]["final"]
-    title = f"{result['label']}\n{PROTOCOLS['final']}"
-    counts = np.asarray(result["train_counts"])
-    seen = counts > 0  # a class without training images has no place on a log axis
-    written = [
-        figures.reliability_diagram(final["reliability"], cell_dir / FIGURES["reliability"], title),
-        figures.per_class_accuracy_plot(
-            counts[seen], [a for a, s in zip(final["per_class_acc"], seen) if s], cell_dir / FIGURES["per_class"], title
-        ),
-    ]
-    history = (run if run is not None else read_run(cell_dir))["history"]
-    stages = " + ".join(dict.fromkeys(str(r.get("stage", "stage1")) for r in history))
-    written.append(figures.training_curves(plot_history(history), cell_dir / FIGURES["curves"], f"{result['label']} ({stages})"))
-    print(f"[{result['label']}] figures: {', '.join(p.name for p in written)}", file=sys.stderr, flush=True)
-    return written

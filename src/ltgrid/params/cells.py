@@ -7,16 +7,12 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+from ltgrid.cell_files import CELL_DIR
 from ltgrid.data.normalization import resolve_normalize
 from ltgrid.params import plugins, sweeps
 from ltgrid.params.library import dataset_methods, method_model, method_recipe, method_spec, stage1_base
 from ltgrid.params.loading import dataset, fingerprint, format_rho
 
-# A cell's folder, named by what it is and by the key of everything it is made from (its fully
-# resolved recipe, which names its data and split): an edited hyperparameter is a new folder,
-# so neither Snakemake's metadata nor file times are needed to know a cell is stale, and a
-# pulled or checked-out cell is reused as it is. The rules and Python both use this one pattern.
-CELL_DIR = "results/runs/{grid}/{dataset}/rho{rho}/split{split}/{method}/seed{seed}/{key}"
 
 
 @dataclass(frozen=True, order=True)

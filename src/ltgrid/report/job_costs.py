@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from pathlib import Path
 from typing import Any, Iterable
 
+from ltgrid.cell_files import BENCHMARK_PATH, CELL_DIR
 from ltgrid.errors import ReportError
 from ltgrid.io import write_text
 
-# a cell's folder (ltgrid.params.CELL_DIR) holds <job>.benchmark.tsv:
-# results/runs/<grid>/<dataset>/rho<r>/split<s>/<method>/seed<n>/<key>/<job>.benchmark.tsv
-BENCHMARK_PATH = re.compile(
-    r"(?P<dataset>[^/]+)/rho(?P<rho>[^/]+)/split(?P<split>\d+)/(?P<method>[^/]+)/seed(?P<seed>\d+)/[0-9a-f]+/"
-    r"(?P<job>\w+)\.benchmark\.tsv$"
-)
 COLUMNS = ["dataset", "rho", "split", "method", "seed", "job", "wall_s", "max_rss_mb"]
 
 
@@ -25,12 +19,13 @@ def read_benchmark(path: str | Path) -> dict[str, Any]:
     """One job's row: the cell from the file's path, seconds and peak RSS from its last line."""
     match = BENCHMARK_PATH.search(Path(path).as_posix())
     if match is None:
-        raise ReportError(f"{path}: not a per-cell benchmark file (<dataset>/rho<r>/split<s>/<method>/seed<n>/<key>/<job>.benchmark.tsv)")
+        raise ReportError(f"{path}: not a per-cell benchmark file ({CELL_DIR}/<job>.benchmark.tsv)")
     rows = list(csv.DictReader(io.StringIO(Path(path).read_text()), delimiter="\t"))
     if not rows or "s" not in rows[-1]:
         raise ReportError(f"{path}: no benchmark line with an `s` column")
     rss = rows[-1].get("max_rss", "NA")
-    return {**match.groupdict(), "wall_s": float(rows[-1]["s"]), "max_rss_mb": None if rss in ("NA", "", None) else float(rss)}
+    cell = {k: v for k, v in match.groupdict().items() if k in COLUMNS}
+    return {**cell, "wall_s": float(rows[-1]["s"]), "max_rss_mb": None if rss in ("NA", "", None) else float(rss)}
 
 
 def job_costs(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
