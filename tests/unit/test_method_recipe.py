@@ -56,3 +56,45 @@ def test_a_bad_method_model_or_recipe_is_named_before_any_job(raw, monkeypatch, 
     bad["method_library"]["own"] = {"loss": {"name": "ce"}, **change}
     with pytest.raises(params.ParamsError, match=message):
         params.validate(bad, check_files=False)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"loss": {"name": "balpoe"}},
+     r"method_library.own \(dataset digits\): loss 'balpoe' reads every expert's logits \(N, K, C\), but model "
+     r"'digits_cnn' returns one \(N, C\) logit per image; use model: resnet32_experts"),
+    ({"loss": {"name": "ce"}, "model": "resnet32_experts"},
+     r"loss 'ce' reads one \(N, C\) logit per image, but model 'resnet32_experts' returns every expert's logits"),
+    ({"loss": {"name": "balpoe", "lambdas": [1.0, -1.0]}, "model": "resnet32_experts"},
+     r"loss 'balpoe' has 2 lambdas, but model 'resnet32_experts' has 3 experts"),
+    ({"loss": {"name": "glmc"}, "mixing": {"name": "glmc"}, "model": "resnet32"},
+     r"loss 'glmc' reads GLMC's two classifiers and projection heads, but model 'resnet32' returns one"),
+])
+def test_a_loss_that_cannot_read_its_models_outputs_is_refused_before_any_job(raw, monkeypatch, repo_root, entry, message):
+    """Which outputs a model returns and a loss reads are declared torch-free (models/names.py,
+    methods/catalog.py): the mismatch is a params error, not a shape error in the first step."""
+    monkeypatch.chdir(repo_root)
+    bad = copy.deepcopy(raw)
+    bad["method_library"]["own"] = entry
+    bad["methods"] = ["own"]
+    with pytest.raises(params.ParamsError, match=message):
+        params.validate(bad, check_files=False)
+
+
+def test_a_stage_two_cannot_follow_a_multi_expert_model(raw, monkeypatch, repo_root):
+    monkeypatch.chdir(repo_root)
+    bad = copy.deepcopy(raw)
+    bad["method_library"]["own"] = {"loss": {"name": "balpoe"}, "mixing": {"name": "mixup"}, "model": "resnet32_experts"}
+    bad["method_library"]["own_crt"] = {"loss": {"name": "balpoe"}, "stage2": {"kind": "crt", "base": "own"}}
+    with pytest.raises(params.ParamsError, match=r"own_crt \(dataset digits\): model 'resnet32_experts' has no single "
+                                                  r"\(N, C\) classifier for a decoupled stage 2 to retrain"):
+        params.validate(bad, check_files=False)
+
+
+def test_list_file_datasets_refuse_the_batched_augmentation_parts_before_any_job(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    config = params.resolve_includes(params.load_yaml(repo_root / "params/paper-imagenet.yaml"), repo_root)
+    ds = next(iter(config["datasets"]))
+    config["method_library"]["ce"] = {**config["method_library"]["ce"], "recipe": {"augment": {"cutout": 16}}}
+    with pytest.raises(params.ParamsError, match=rf"method_library.ce \(dataset {ds}\): recipe.augment.cutout = 16: "
+                                                 "list-file datasets decode each image"):
+        params.validate(config, check_files=False)

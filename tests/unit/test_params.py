@@ -108,9 +108,9 @@ def test_yaml_syntax_error_is_a_params_error(tmp_path):
         params.load_yaml(bad)
 
 
-SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 54, "paper-cifar": 408,
+SHIPPED_GRIDS = {"default": 10, "cifar10-short": 2, "calibration-cifar10": 4, "methods-digits": 54, "paper-cifar": 504,
                  "paper-imagenet": 26, "paper-inat": 13,
-                 "ablation-unimix": 57, "ablation-digits": 24}
+                 "ablation-unimix": 57, "ablation-digits": 24, "recent-digits": 6}
 
 
 @pytest.mark.parametrize("name", list(SHIPPED_GRIDS))

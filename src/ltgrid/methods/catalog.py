@@ -282,6 +282,26 @@ SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})
 # Losses that score only the batches of one mixing rule, mixed every epoch: GLMC's loss reads the two
 # mixed halves (and their views' pairing) that the glmc rule lays out.
 LOSS_NEEDS_MIXING = {"glmc": "glmc"}
+# Losses that read a model's outputs other than one (N, C) logit (models/names.py MODEL_OUTPUTS);
+# every other loss needs "logits".
+LOSS_NEEDS_OUTPUTS = {"balpoe": "experts", "glmc": "glmc"}
+
+
+def model_problem(parts: dict[str, Any], model: str, outputs: str, experts: int | None) -> str | None:
+    """Why a method's filled parts cannot train `model` (whose forward returns `outputs`), or None."""
+    loss = parts["loss"]["name"]
+    needed = LOSS_NEEDS_OUTPUTS.get(loss, "logits")
+    if outputs != needed:
+        what = {"logits": "one (N, C) logit per image", "experts": "every expert's logits (N, K, C)",
+                "glmc": "GLMC's two classifiers and projection heads"}
+        fix = {"logits": "a one-output model (the dataset's)", "experts": "model: resnet32_experts",
+               "glmc": "model: resnet32_glmc (digits_cnn_glmc on digits)"}
+        return f"loss {loss!r} reads {what[needed]}, but model {model!r} returns {what[outputs]}; use {fix[needed]}"
+    if outputs == "experts" and len(parts["loss"].get("lambdas") or ()) != experts:
+        return f"loss {loss!r} has {len(parts['loss'].get('lambdas') or ())} lambdas, but model {model!r} has {experts} experts"
+    if outputs != "logits" and parts["stage2"] is not None:
+        return f"model {model!r} has no single (N, C) classifier for a decoupled stage 2 to retrain"
+    return None
 
 
 def pairing_problem(parts: dict[str, Any]) -> str | None:

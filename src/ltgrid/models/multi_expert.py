@@ -13,7 +13,7 @@ never combines them: the loss does (methods/losses/balpoe.py), for training and 
 `forward_features` gives the experts' pooled features (N, K, 64) and `classifier` maps them to
 (N, K, C), so `forward = classifier(forward_features(x))` as for every `Classifier`; the
 decoupled stage-2 kinds, which retrain one (N, C) classifier, refuse this model
-(`check_expert_fit`).
+(models/names.py declares its outputs, so params refuse a loss that cannot read them).
 """
 
 from __future__ import annotations
@@ -83,23 +83,3 @@ def resnet32_experts(num_classes: int, in_channels: int = 3, normed_classifier: 
 def expert_count(model: nn.Module) -> int | None:
     """K for a multi-expert model, None for a model with one (N, C) output."""
     return getattr(model, "num_experts", None)
-
-
-def check_expert_fit(model_name: str, model: nn.Module, method: str, loss: nn.Module, stage2: bool) -> None:
-    """Refuse, before any step, a loss that cannot read the model's outputs: a multi-expert model
-    needs a loss that combines experts (with as many as the model has), and a loss for experts
-    needs a multi-expert model; decoupled stage 2 retrains one classifier, which this model lacks."""
-    k_model, k_loss = expert_count(model), getattr(loss, "num_experts", None)
-    loss_name = type(loss).__name__
-    if k_model is not None and k_loss is None:
-        raise ValueError(f"method {method!r}: model {model_name!r} returns {k_model} experts' logits (N, K, C), "
-                         f"but its loss {loss_name} scores one (N, C) logit per image; use a loss for experts (balpoe)")
-    if k_loss is not None and k_model is None:
-        raise ValueError(f"method {method!r}: loss {loss_name} combines {k_loss} experts, but model {model_name!r} "
-                         "has one output; use a multi-expert model (model: resnet32_experts)")
-    if k_model is not None and k_loss != k_model:
-        raise ValueError(f"method {method!r}: loss {loss_name} has {k_loss} lambdas but model {model_name!r} "
-                         f"has {k_model} experts; give one lambda per expert")
-    if k_model is not None and stage2:
-        raise ValueError(f"method {method!r}: model {model_name!r} has {k_model} expert classifiers; a decoupled "
-                         "stage 2 retrains one (N, C) classifier, so it cannot follow this model")

@@ -7,39 +7,18 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable
-
-import jsonschema
+from typing import Any
 
 from ltgrid.data.normalization import resolve_normalize
-from ltgrid.errors import ParamsError, PartError
+from ltgrid.errors import ParamsError
 from ltgrid.params import plugins, sweeps
 from ltgrid.params.cells import raw_path, split_path
-from ltgrid.params.library import dataset_methods, method_spec, stage1_base
-from ltgrid.params.loading import (DEFAULT_SCHEMA, _schema, dataset, deep_merge, fill_recipe, format_rho,
-                                   load_yaml, recipe, resolve_includes)
+from ltgrid.params.library import dataset_methods, method_spec
+from ltgrid.params.method_checks import method_errors, plugin_model
+from ltgrid.params.loading import (DEFAULT_SCHEMA, _schema, dataset, format_rho, load_yaml, recipe, resolve_includes,
+                                   schema_errors)
 from ltgrid.params.ratio_overrides import ratio_override_errors
 from ltgrid.project import SECRET_WORDS
-
-def _key_path(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
-
-
-def _schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    validator = jsonschema.Draft202012Validator(schema)
-    messages = []
-    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
-        where = _key_path(err.absolute_path)
-        if err.validator == "additionalProperties":
-            known = sorted(err.schema.get("properties", {}))
-            extra = sorted(set(err.instance) - set(known))
-            messages.append(f"{where}: unknown key(s) {extra}" + (f"; allowed: {known}" if known else ""))
-        else:
-            messages.append(f"{where} = {json.dumps(err.instance, default=str)[:80]}: {err.message}")
-    return messages
 
 
 def _credential_errors(value: Any, where: str = "") -> list[str]:
@@ -104,15 +83,6 @@ def _dataset_method_errors(ds: dict[str, Any], where: str, library: dict[str, An
     return errors
 
 
-def _plugin_model(config: dict[str, Any], name: str) -> bool:
-    """A model a plugin registered (only a grid with plugins pays for the model registry's torch)."""
-    if not config.get("plugins"):
-        return False
-    from ltgrid.models import MODELS
-
-    return name in MODELS
-
-
 def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> list[str]:
     """Names and values the schema cannot check: registries, method parts (methods/catalog.py),
     cross-references. Imports nothing heavy: `snakemake -n` runs this on every parse."""
@@ -129,7 +99,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
         where = f"datasets.{ds_name}"
         if ds["source"]["kind"] not in SOURCES:
             errors.append(f"{where}.source.kind = {ds['source']['kind']!r}: unknown; known: {SOURCES.names()}")
-        if ds["model"] not in MODEL_NAMES and not _plugin_model(config, ds["model"]):
+        if ds["model"] not in MODEL_NAMES and not plugin_model(config, ds["model"]):
             errors.append(f"{where}.model = {ds['model']!r}: unknown model; known: {sorted(MODEL_NAMES)}")
         if ds["recipe"] not in config["recipes"]:
             errors.append(f"{where}.recipe = {ds['recipe']!r}: not in recipes {sorted(config['recipes'])}")
@@ -155,48 +125,8 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
                         f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
                         f"epochs = {rec['epochs']}"
                     )
-        errors += _method_errors(config, ds_name, skip)
+        errors += method_errors(config, ds_name, skip)
         errors += ratio_override_errors(config, ds_name, skip)
-    return errors
-
-
-def _method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
-    """A dataset's methods: every part checked (torch-free), stage-2 bases one-stage methods."""
-    from ltgrid.methods.validation import validate_method
-
-    errors, library = [], config["method_library"]
-    for method in (m for m in dataset_methods(config, ds_name) if m in library and m not in skip):
-        try:
-            validate_method(method, method_spec(config, ds_name, method))
-        except PartError as exc:
-            errors.append(f"method_library.{method} (dataset {ds_name}): {exc}")
-            continue
-        errors += _method_model_recipe_errors(config, ds_name, method)
-        base = stage1_base(config, ds_name, method)
-        if base is not None and base not in library:
-            errors.append(f"method_library.{method}.stage2.base = {base!r}: unknown method; defined: {sorted(library)}")
-        elif base is not None and stage1_base(config, ds_name, base) is not None:
-            errors.append(f"method_library.{method}.stage2.base = {base!r}: a base must be a one-stage method")
-    return errors
-
-
-def _method_model_recipe_errors(config: dict[str, Any], ds_name: str, method: str) -> list[str]:
-    """A method's own `model` is a known one; its `recipe` changes leave a valid recipe."""
-    from ltgrid.models.names import MODEL_NAMES
-
-    where, spec = f"method_library.{method} (dataset {ds_name})", method_spec(config, ds_name, method)
-    errors = []
-    model = spec.get("model")
-    if model is not None and model not in MODEL_NAMES and not _plugin_model(config, model):
-        errors.append(f"{where}.model = {model!r}: unknown model; known: {sorted(MODEL_NAMES)}")
-    if spec.get("recipe"):
-        merged = deep_merge(config["recipes"][config["datasets"][ds_name]["recipe"]], spec["recipe"])
-        recipe_schema = {"$defs": _schema(str(DEFAULT_SCHEMA))["$defs"], "$ref": "#/$defs/recipe"}
-        errors += [f"{where}.recipe: {e}".replace(": <top level>:", ":") for e in _schema_errors(merged, recipe_schema)]
-        if not errors:
-            rec = fill_recipe(merged)
-            errors += [f"{where}.recipe.lr_schedule.steps: epoch {st['epoch']} is not before epochs = {rec['epochs']}"
-                       for st in rec["lr_schedule"]["steps"] if st["epoch"] >= rec["epochs"]]
     return errors
 
 
@@ -264,7 +194,7 @@ def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA, c
 
     Returns the grid with its sweeps expanded into methods (params.sweeps): use the return value.
     """
-    errors = _schema_errors(config, _schema(str(schema_path)))
+    errors = schema_errors(config, _schema(str(schema_path)))
     if not errors:
         errors = _credential_errors(config)
     if not errors:

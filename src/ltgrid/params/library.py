@@ -54,7 +54,7 @@ def method_model(config: dict[str, Any], dataset: str, method: str, rho: float |
     base's (a stage 2 continues that very network), else the dataset's."""
     own = method_spec(config, dataset, method, rho).get("model")
     base = stage1_base(config, dataset, method)
-    if own is None and base is not None:
+    if own is None and base in config["method_library"]:  # an unknown base is reported by the checks
         own = method_spec(config, dataset, base, rho).get("model")
     return own or config["datasets"][dataset]["model"]
 

@@ -11,8 +11,9 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+import jsonschema
 import yaml
 
 from ltgrid.errors import ParamsError
@@ -129,3 +130,24 @@ def fingerprint(obj: Any) -> str:
     """16 hex digits naming a JSON-able value: a resolved cell (what a result records, compared
     with the params now), or what prepared data is made from (its folder name)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _key_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    messages = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = _key_path(err.absolute_path)
+        if err.validator == "additionalProperties":
+            known = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(known))
+            messages.append(f"{where}: unknown key(s) {extra}" + (f"; allowed: {known}" if known else ""))
+        else:
+            messages.append(f"{where} = {json.dumps(err.instance, default=str)[:80]}: {err.message}")
+    return messages

@@ -37,7 +37,6 @@ from ltgrid.methods.head import decay_groups, init_classifier_bias, undecayed
 from ltgrid.methods.samplers import SAMPLERS
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius, select_tau, tau_grid, tau_normalize
 from ltgrid.models import build_model
-from ltgrid.models.multi_expert import check_expert_fit
 from ltgrid.params import fill_recipe
 from ltgrid.train.checkpoint import CHECKPOINT  # noqa: F401  (the file name, for callers)
 from ltgrid.train.checkpoint import load_best, load_checkpoint, remove_checkpoint, save_best, save_checkpoint
@@ -316,7 +315,6 @@ def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | P
     base_spec = cell.get("base_method_spec")
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
-    check_expert_fit(cell["model"], model, cell["method"], method.loss, method.stage2 is not None)
     init_classifier_bias(model, method.loss)  # the loss's prior bias (Cui et al.'s sigmoid focal), before any load
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
