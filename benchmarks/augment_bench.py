@@ -57,7 +57,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
-    print(f"| split | setting | s / epoch | ms / batch |\n|---|---|---|---|")
+    print("| split | setting | s / epoch | ms / batch |\n|---|---|---|---|")
     for name, (n, side, channels, batch, padding) in SHAPES.items():
         y = np.arange(n) % 10
         ds = ArrayDataset(rng.integers(0, 256, (n, side, side, channels), dtype=np.uint8), y,

@@ -22,6 +22,7 @@ from torchvision import transforms
 
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.models import build_model
+from ltgrid.params import fill_optimizer
 from ltgrid.train.optim import build_optimizer
 
 
@@ -102,7 +103,7 @@ class Conventional:
         self.rng = np.random.default_rng(seed)
         torch.manual_seed(seed)
         self.model = build_model("resnet32", ds.num_classes, 3).to(device)
-        self.optimizer = build_optimizer(self.model.parameters(), recipe["optimizer"])
+        self.optimizer = build_optimizer(self.model.parameters(), fill_optimizer(recipe["optimizer"]))
         self.timing = {"data_s": 0.0, "compute_s": 0.0, "steps": 0}
 
     def step(self, x: Tensor, y_a: Tensor, y_b: Tensor, lam: Tensor) -> None:

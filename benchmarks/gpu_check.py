@@ -114,7 +114,8 @@ def _sync_free_steps(device: torch.device, graph: bool, steps_checked: int = 40)
     from ltgrid.train.graph import WARMUP_STEPS, GraphSteps
     from ltgrid.train.loop import EagerSteps, plan_epoch, train_step
     from ltgrid.train.optim import build_optimizer
-    from ltgrid.train.trainer import stage_one
+    from ltgrid.params import fill_recipe
+    from ltgrid.train.stages import stage_one
 
     rng = np.random.default_rng(0)
     counts = [400, 200, 100, 60, 40, 30, 20, 10, 8, 4]  # long-tailed, 872 images
@@ -127,7 +128,8 @@ def _sync_free_steps(device: torch.device, graph: bool, steps_checked: int = 40)
     method = build_method("unimix_bayias", spec, torch.tensor(counts, dtype=torch.float64)).to(device)
     torch.manual_seed(0)
     model = build_model("resnet32", 10, 3).to(device).to(memory_format=torch.channels_last)
-    recipe = {"epochs": 2, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 2e-4}}
+    recipe = fill_recipe({"epochs": 2, "batch_size": 64,
+                          "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 2e-4}})
     stage = stage_one(model, method, recipe, [])
     optimizer = build_optimizer(stage.params, stage.optimizer)
     steps = GraphSteps(stage, optimizer, method, device) if graph else EagerSteps(stage, optimizer, method, device)

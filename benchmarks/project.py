@@ -17,7 +17,10 @@ from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, set_lr
 from ltgrid.train.graph import drops_last, make_steps
 from ltgrid.train.loop import EpochPlan, Tally, batch_of, plan_epoch
-from ltgrid.train.trainer import predict, stage_one, train_epoch
+from ltgrid.params import fill_recipe
+from ltgrid.train.loop import EpochContext, train_epoch
+from ltgrid.train.predict import eval_batch, predict
+from ltgrid.train.stages import stage_one
 
 
 def _sync(device: torch.device) -> None:
@@ -30,6 +33,7 @@ class Project:
 
     def __init__(self, ds: ArrayDataset, split: dict[str, Any], recipe: dict[str, Any], spec: dict[str, Any],
                  device: torch.device, seed: int = 0) -> None:
+        recipe = fill_recipe(recipe)
         channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
         self.device, self.recipe = device, recipe
         self.batch_size = recipe["batch_size"]
@@ -117,8 +121,9 @@ class Project:
     def train_epoch(self) -> float:
         _sync(self.device)
         t0 = time.perf_counter()
-        train_epoch(self.stage, self.epoch, self.optimizer, self.method, self.feed, self.generator,
-                    self.batch_size, "benchmark", steps=self.steps, drop_last=drops_last(self.steps))
+        ctx = EpochContext(self.stage, self.optimizer, self.method, self.feed, self.generator, self.batch_size,
+                           "benchmark", self.steps, drops_last(self.steps))
+        train_epoch(ctx, self.epoch)
         _sync(self.device)
         self.epoch += 1
         return time.perf_counter() - t0
@@ -126,6 +131,6 @@ class Project:
     def evaluate(self) -> float:
         _sync(self.device)
         t0 = time.perf_counter()
-        logits = predict(self.forward, self.feed, self.method, "test", 4 * self.batch_size)
+        logits = predict(self.forward, self.feed, self.method, "test", eval_batch(self.batch_size))
         assert len(logits) == self.n_test
         return time.perf_counter() - t0

@@ -322,7 +322,7 @@ def test_twenty_trainer_steps_with_every_part_on_make_no_host_read(monkeypatch, 
 
 def test_a_digits_cell_with_every_part_on_trains_and_repeats_exactly(repo_root, tmp_path):
     """End to end through params, the split, the trainer and MLflow: 2 epochs of CE on digits-LT."""
-    from ltgrid.train.inputs import cell_inputs
+    from ltgrid.cell_inputs import cell_inputs
     from ltgrid.train.trainer import train_cell
 
     config = params.load(repo_root / "params" / "default.yaml", params.DEFAULT_SCHEMA, root=repo_root)

@@ -20,7 +20,9 @@ from ltgrid.models.multi_expert import ExpertHeads
 from ltgrid.models.names import EXPERTS, MODEL_NAMES, MODEL_OUTPUTS
 from ltgrid.train.loop import Stage, Tally, compute
 from ltgrid.train.optim import build_optimizer
-from ltgrid.train.trainer import clean_train_accuracy, stage_one
+from ltgrid.params import fill_optimizer, fill_recipe
+from ltgrid.train.predict import clean_train_accuracy
+from ltgrid.train.stages import stage_one
 
 COUNTS = torch.tensor([3.0, 1.0])  # pi = (3/4, 1/4)
 LOG_PI = torch.log(torch.tensor([0.75, 0.25]))
@@ -161,7 +163,7 @@ def test_training_tally_counts_hits_of_the_combined_logits() -> None:
     fixed = torch.tensor([[[5.0, 0.0], [0.0, 4.0], [0.0, 4.0]], [[5.0, 0.0], [0.0, 4.0], [0.0, 4.0]]])
     weight = torch.nn.Parameter(torch.zeros(()))
     stage = Stage("stage1", 1, lambda e: 0.1, None, [weight], lambda x: fixed + weight, False, method.loss_value,
-                  {"lr": 0.1}, joint=method.joint_logits)
+                  fill_optimizer({"lr": 0.1}), joint=method.joint_logits)
     tally = Tally(torch.device("cpu"))
     batch = MixedBatch.unmixed(torch.zeros(2, 1), torch.tensor([1, 0]))
     compute(stage, build_optimizer([weight], stage.optimizer), batch, tally)
@@ -172,7 +174,7 @@ def test_stage_one_and_clean_accuracy_use_the_method_combination() -> None:
     method = build_method("balpoe", {"loss": {"name": "balpoe"}}, COUNTS.double())
     torch.manual_seed(0)
     model = build_model("resnet32_experts", 2, 1, normed_classifier=True)
-    stage = stage_one(model, method, {"epochs": 1, "batch_size": 4, "optimizer": {"lr": 0.1}})
+    stage = stage_one(model, method, fill_recipe({"epochs": 1, "batch_size": 4, "optimizer": {"lr": 0.1}}))
     x = torch.randn(4, 1, 8, 8)
     model.eval()
     assert torch.equal(stage.joint(model(x)), method.joint_logits(model(x)))
@@ -200,7 +202,7 @@ def _steps_of(make, spec: dict) -> tuple[dict, tuple]:
     method = build_method("balpoe", spec, torch.tensor(counts, dtype=torch.float64))
     torch.manual_seed(0)
     model = build_model("resnet32_experts", 3, 3, normed_classifier=method.needs_normed_classifier)
-    stage = stage_one(model, method, {"epochs": 1, "batch_size": 8, "optimizer": {"lr": 0.05}})
+    stage = stage_one(model, method, fill_recipe({"epochs": 1, "batch_size": 8, "optimizer": {"lr": 0.05}}))
     optimizer = build_optimizer(stage.params, stage.optimizer)
     method.start_epoch(0, 1)
     model.train()

@@ -10,7 +10,7 @@ import torch
 
 from ltgrid import params
 from ltgrid.io import read_json
-from ltgrid.train.inputs import cell_inputs
+from ltgrid.cell_inputs import cell_inputs
 from ltgrid.train.trainer import train_cell
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,10 @@ import torch
 
 from ltgrid import params
 from ltgrid.train import faults
+from ltgrid.tracking import cell_run
 from ltgrid.tracking import store as tracking
-from ltgrid.train.trainer import CHECKPOINT, TrainingError, train_cell
+from ltgrid.train.checkpoint import CHECKPOINT
+from ltgrid.train.trainer import TrainingError, train_cell
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ("predictions.npz", "model.pt", "run.json", "metrics.json")
@@ -28,7 +30,7 @@ RESULTS = ("predictions.npz", "model.pt", "run.json", "metrics.json")
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     """Digits arrays, one split, a created MLflow store and the default grid's config."""
-    from ltgrid.train.inputs import cell_inputs
+    from ltgrid.cell_inputs import cell_inputs
 
     tmp = tmp_path_factory.mktemp("faults")
     cwd = Path.cwd()
@@ -148,7 +150,7 @@ def test_secrets_never_reach_params_or_uris(monkeypatch):
     assert tracking.tracking_uri("ignored") == "https://mlflow.example.org:5000/"
     assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice" and os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cr@t"
     assert tracking.redact("postgresql://bob:pw@db:5432/mlflow") == "postgresql://***@db:5432/mlflow"
-    flat = tracking.flatten({"recipe": {"lr": 0.1}, "tracking": {"password": "x", "api_token": "y", "uri": "u"}})
+    flat = cell_run.flatten({"recipe": {"lr": 0.1}, "tracking": {"password": "x", "api_token": "y", "uri": "u"}})
     assert flat == {"recipe.lr": "0.1", "tracking.uri": "u"}
 
 

@@ -19,9 +19,9 @@ from ltgrid.methods.losses.glmc import GlmcLoss, cumulative_weight, negative_cos
 from ltgrid.methods.mixing.glmc import GlmcMixing, box_mask, centre_box, resample_probs
 from ltgrid.models import build_model, count_parameters
 from ltgrid.models.resnet_glmc import split_outputs
-from ltgrid.train.loop import EagerSteps, gathered_order, plan_epoch, train_epoch, train_step
+from ltgrid.train.loop import EagerSteps, EpochContext, gathered_order, plan_epoch, train_epoch, train_step
 from ltgrid.train.optim import build_optimizer
-from ltgrid.train.trainer import stage_one
+from ltgrid.train.stages import stage_one
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_step_sync import CLASSES, RECIPE, feed, host_reads  # noqa: E402  (the step-sync instrument and data)
@@ -234,7 +234,7 @@ def test_an_epoch_is_deterministic_given_the_seed() -> None:
     runs = []
     for _ in range(2):
         data, method, model, stage, optimizer, generator = setup_cell()
-        record = train_epoch(stage, 0, optimizer, method, data, generator, 16, "glmc")
+        record = train_epoch(EpochContext(stage, optimizer, method, data, generator, 16, "glmc"), 0)
         runs.append((record["train_loss"], record["train_acc"], [p.detach().clone() for p in model.parameters()]))
     assert runs[0][:2] == runs[1][:2]
     assert all(torch.equal(p, q) for p, q in zip(runs[0][2], runs[1][2]))

@@ -20,7 +20,7 @@ from ltgrid.methods import MixedBatch, build_method, validate_method
 from ltgrid.methods.losses import build_loss
 from ltgrid.models import build_model, count_parameters
 from ltgrid.train.optim import build_optimizer, lr_at, set_lr
-from ltgrid.train.trainer import prepare_classifier, stage_two
+from ltgrid.train.stages import prepare_classifier, stage_two
 
 COUNTS = torch.tensor([100.0, 10.0, 1.0])
 EPS = 0.98  # the readme's --label_smooth for CIFAR-100-LT rho = 100
@@ -102,7 +102,8 @@ def test_stage_two_fine_tunes_only_the_classifier_and_re_estimates_bn(library) -
     model = build_model("digits_cnn", 3, 1)
     method = build_method("los", library["los"], COUNTS)
     prepare_classifier(model, method)
-    recipe = {"epochs": 2, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4}}
+    recipe = params.fill_recipe({"epochs": 2, "batch_size": 8,
+                                 "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4}})
     stage = stage_two(model, method, COUNTS, recipe)
     stage.prepare()
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}

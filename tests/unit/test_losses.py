@@ -289,7 +289,7 @@ def test_sigmoid_focal_declares_the_prior_bias_and_renormalises_sigmoids_for_pro
     assert groups[1] == {"params": [model.classifier.bias], "weight_decay": 0.0} and groups[0]["params"] == [model.classifier.weight]
     from ltgrid.train.optim import build_optimizer
 
-    opt = build_optimizer(groups, {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.5})
+    opt = build_optimizer(groups, {"name": "sgd", "lr": 0.1, "momentum": 0.0, "weight_decay": 0.5, "nesterov": False})
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     weight, bias = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()

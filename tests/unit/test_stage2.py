@@ -15,10 +15,11 @@ from ltgrid.methods.losses import build_loss, label_aware_epsilons
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius
 from ltgrid.models import build_model
 from ltgrid.train.optim import build_optimizer, set_lr
-from ltgrid.train.trainer import prepare_classifier, stage_one, stage_two
+from ltgrid.params import fill_optimizer, fill_recipe
+from ltgrid.train.stages import prepare_classifier, stage_one, stage_two
 
 COUNTS = torch.tensor([100.0, 55.0, 10.0])
-RECIPE = {"epochs": 2, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4}}
+RECIPE = fill_recipe({"epochs": 2, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 2e-4}})
 
 
 def test_label_aware_epsilons_by_hand() -> None:
@@ -169,7 +170,7 @@ def test_weight_balancing_finetune_projects_rows_onto_the_max_norm_ball() -> Non
 
 def test_set_lr_applies_group_factors() -> None:
     a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
-    optimizer = build_optimizer([{"params": [a], "lr_factor": 0.2}, {"params": [b]}], {"lr": 1.0})
+    optimizer = build_optimizer([{"params": [a], "lr_factor": 0.2}, {"params": [b]}], fill_optimizer({"lr": 1.0}))
     set_lr(optimizer, 0.5)
     assert [g["lr"] for g in optimizer.param_groups] == [0.1, 0.5]
 
@@ -177,7 +178,7 @@ def test_set_lr_applies_group_factors() -> None:
 def test_clean_train_accuracy_counts_hits_over_the_unaugmented_split() -> None:
     from types import SimpleNamespace
 
-    from ltgrid.train.trainer import clean_train_accuracy
+    from ltgrid.train.predict import clean_train_accuracy
 
     model = nn.Linear(2, 2, bias=False)
     with torch.no_grad():

@@ -26,11 +26,13 @@ from ltgrid.models import build_model
 from ltgrid.train.graph import GraphSteps, drops_last, make_steps
 from ltgrid.train.loop import EagerSteps, plan_epoch, train_step
 from ltgrid.train.optim import build_optimizer
-from ltgrid.train.trainer import stage_one
+from ltgrid.params import fill_recipe
+from ltgrid.train.stages import stage_one
 
 READS = ("item", "cpu", "tolist", "numpy", "__bool__", "__int__", "__float__")
 STEPS, BATCH, CLASSES = 20, 8, 5
-RECIPE = {"epochs": 2, "batch_size": BATCH, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4}}
+RECIPE = fill_recipe({"epochs": 2, "batch_size": BATCH,
+                      "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4}})
 
 
 @contextmanager
@@ -157,5 +159,12 @@ def test_graph_steps_refuse_a_partial_batch_and_the_option_is_ignored_on_the_cpu
     steps = make_steps(stage, optimizer, method, data.device, {"cuda_graph": True})
     assert isinstance(steps, EagerSteps) and not drops_last(steps)
     assert "cuda_graph ignored on cpu" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="cuda_graph and compile_mode 'reduce-overhead'"):
-        make_steps(stage, optimizer, method, data.device, {"cuda_graph": True, "compile": True, "compile_mode": "reduce-overhead"})
+
+
+def test_cuda_graph_with_a_graph_recording_compile_mode_is_a_params_error() -> None:
+    """Checked when params load, before any job, not when the steps are made."""
+    from ltgrid.params.loading import recipe_problems
+
+    rec = fill_recipe({**RECIPE, "cuda_graph": True, "compile": True, "compile_mode": "reduce-overhead"})
+    assert recipe_problems(rec, "recipes.r") == ["recipes.r: cuda_graph and compile_mode 'reduce-overhead' both record "
+                                                 "CUDA graphs; turn one of them off"]

@@ -16,7 +16,7 @@ from ltgrid.params.cells import raw_path, split_path
 from ltgrid.params.library import dataset_methods, method_spec
 from ltgrid.params.method_checks import method_errors, plugin_model
 from ltgrid.params.loading import (DEFAULT_SCHEMA, _schema, dataset, format_rho, load_yaml, recipe, resolve_includes,
-                                   schema_errors)
+                                   recipe_problems, schema_errors)
 from ltgrid.params.ratio_overrides import ratio_override_errors
 from ltgrid.project import SECRET_WORDS
 
@@ -118,13 +118,7 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
         if shots["few"] > shots["many"]:
             errors.append(f"{where}.shots: few = {shots['few']} must not exceed many = {shots['many']}")
         if ds["recipe"] in config["recipes"]:
-            rec = recipe(config, ds["recipe"])
-            for step in rec["lr_schedule"]["steps"]:
-                if step["epoch"] >= rec["epochs"]:
-                    errors.append(
-                        f"recipes.{ds['recipe']}.lr_schedule.steps: epoch {step['epoch']} is not before "
-                        f"epochs = {rec['epochs']}"
-                    )
+            errors += recipe_problems(recipe(config, ds["recipe"]), f"recipes.{ds['recipe']}")
         errors += method_errors(config, ds_name, skip)
         errors += ratio_override_errors(config, ds_name, skip)
     return errors

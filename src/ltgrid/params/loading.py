@@ -151,3 +151,13 @@ def schema_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
         else:
             messages.append(f"{where} = {json.dumps(err.instance, default=str)[:80]}: {err.message}")
     return messages
+
+
+def recipe_problems(rec: dict[str, Any], where: str) -> list[str]:
+    """What a filled recipe's keys allow one by one but not together (the schema checked each)."""
+    problems = [f"{where}.lr_schedule.steps: epoch {step['epoch']} is not before epochs = {rec['epochs']}"
+                for step in rec["lr_schedule"]["steps"] if step["epoch"] >= rec["epochs"]]
+    if rec.get("cuda_graph") and rec.get("compile") and rec.get("compile_mode") in ("reduce-overhead", "max-autotune"):
+        problems.append(f"{where}: cuda_graph and compile_mode {rec['compile_mode']!r} both record CUDA graphs; "
+                        "turn one of them off")
+    return problems

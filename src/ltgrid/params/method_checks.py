@@ -8,7 +8,7 @@ from typing import Any
 
 from ltgrid.errors import PartError
 from ltgrid.params.library import dataset_methods, method_model, method_recipe, method_spec, stage1_base
-from ltgrid.params.loading import DEFAULT_SCHEMA, _schema, deep_merge, fill_recipe, schema_errors
+from ltgrid.params.loading import DEFAULT_SCHEMA, _schema, deep_merge, fill_recipe, recipe_problems, schema_errors
 
 
 def method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozenset()) -> list[str]:
@@ -68,9 +68,7 @@ def _method_model_recipe_errors(config: dict[str, Any], ds_name: str, method: st
         recipe_schema = {"$defs": _schema(str(DEFAULT_SCHEMA))["$defs"], "$ref": "#/$defs/recipe"}
         errors += [f"{where}.recipe: {e}".replace(": <top level>:", ":") for e in schema_errors(merged, recipe_schema)]
         if not errors:
-            rec = fill_recipe(merged)
-            errors += [f"{where}.recipe.lr_schedule.steps: epoch {st['epoch']} is not before epochs = {rec['epochs']}"
-                       for st in rec["lr_schedule"]["steps"] if st["epoch"] >= rec["epochs"]]
+            errors += recipe_problems(fill_recipe(merged), f"{where}.recipe")
     return errors
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from ltgrid.errors import ParamsError
 from ltgrid.methods import Method
 from ltgrid.methods.base import MixedBatch
 from ltgrid.train import faults
@@ -94,9 +93,6 @@ def make_steps(stage: Stage, optimizer: torch.optim.Optimizer, method: Method, d
     """The step runner the recipe asks for: a CUDA graph with `cuda_graph` on CUDA, else eager."""
     if not recipe.get("cuda_graph", False):
         return EagerSteps(stage, optimizer, method, device)
-    if recipe.get("compile") and recipe.get("compile_mode") in ("reduce-overhead", "max-autotune"):
-        raise ParamsError(f"cuda_graph and compile_mode {recipe['compile_mode']!r} both record CUDA graphs; "
-                          "turn one of them off in the recipe")
     if device.type != "cuda":
         note(f"cuda_graph ignored on {device.type}: whole-step capture needs CUDA; the last partial batch is kept")
         return EagerSteps(stage, optimizer, method, device)

@@ -15,7 +15,7 @@ epoch's metrics are not written, and the error names the first bad batch.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 import torch
@@ -48,7 +48,6 @@ class Stage:
     optimizer: dict[str, Any]
     prepare: Callable[[], None] = lambda: None  # run once when the stage starts (not on resume)
     end_epoch: Callable[[], None] = lambda: None  # run after every training epoch (a projection)
-    info: dict[str, Any] = field(default_factory=dict)  # what prepare chose (tau-norm's tau), into the record
     # the forward's outputs as one (N, C) logit for the training accuracy (a multi-expert model's experts combined)
     joint: Callable[[Tensor], Tensor] = lambda outputs: outputs
 
@@ -187,26 +186,43 @@ def train_step(steps: Steps, method: Method, feed: Any, plan: EpochPlan, b: int,
     return len(batch.y_a)  # the rows the tally counted (GLMC's: two mixtures of each sampled image)
 
 
-def train_epoch(
-    stage: Stage, epoch: int, optimizer: torch.optim.Optimizer | None, method: Method, feed: Any,
-    generator: torch.Generator, batch_size: int, label: str, steps: Steps | None = None, drop_last: bool = False,
-) -> dict[str, Any]:
+@dataclass
+class EpochContext:
+    """What every epoch of one stage runs with, fixed for the stage: its optimiser, the method,
+    the feed, the cell's generator and batch, and how steps run (eager or a captured graph)."""
+
+    stage: Stage
+    optimizer: torch.optim.Optimizer
+    method: Method
+    feed: Any
+    generator: torch.Generator
+    batch_size: int
+    label: str  # the cell, for messages
+    steps: Steps | None = None  # None: eager steps
+    drop_last: bool = False  # static shapes (a captured graph): the last partial batch is left out
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = EagerSteps(self.stage, self.optimizer, self.method, self.feed.device)
+
+
+def train_epoch(ctx: EpochContext, epoch: int) -> dict[str, Any]:
     """One pass over the stage's sampled order; returns the epoch's record (with its seconds)."""
+    stage, method, steps = ctx.stage, ctx.method, ctx.steps
+    assert steps is not None
     t0 = time.perf_counter()
     lr = stage.lr(epoch)
-    assert optimizer is not None
-    set_lr(optimizer, lr)
+    set_lr(ctx.optimizer, lr)
     method.start_epoch(epoch, stage.epochs)
-    steps = steps or EagerSteps(stage, optimizer, method, feed.device)
-    plan = plan_epoch(stage, epoch, method, feed, generator, batch_size, drop_last)
+    plan = plan_epoch(stage, epoch, method, ctx.feed, ctx.generator, ctx.batch_size, ctx.drop_last)
     if isinstance(stage.forward, nn.Module):
         stage.forward.train()
     steps.start_epoch()
-    seen = sum(train_step(steps, method, feed, plan, b, epoch, generator) for b in range(plan.num_batches))
-    loss_sum, correct, first_bad, bad_value = steps.tally.read()
+    seen = sum(train_step(steps, method, ctx.feed, plan, b, epoch, ctx.generator) for b in range(plan.num_batches))
+    loss_sum, correct, first_bad, bad_value = steps.tally.read()  # the epoch's one host read
     if first_bad >= 0:
         raise TrainingError(
-            f"{label}: non-finite loss {bad_value} at {stage.name} epoch {epoch}, batch {first_bad} (lr {lr:g}); "
+            f"{ctx.label}: non-finite loss {bad_value} at {stage.name} epoch {epoch}, batch {first_bad} (lr {lr:g}); "
             f"found when the epoch's tallies were read (batches 0-{plan.num_batches - 1}); "
             "lower optimizer.lr or check the method's hyperparameters. No metrics were written."
         )
@@ -217,6 +233,6 @@ def train_epoch(
         "train_acc": 100.0 * correct / max(seen, 1),
         "seconds": time.perf_counter() - t0,
     }
-    if drop_last:
+    if ctx.drop_last:
         record["dropped_images"] = plan.dropped  # an int: kept in the run's history, not logged as a metric
     return record

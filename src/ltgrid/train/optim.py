@@ -7,8 +7,6 @@ from typing import Any, Iterable
 
 import torch
 
-from ltgrid.params import fill_optimizer
-
 
 def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[dict[str, Any]] = (),
           cosine_epochs: int | None = None) -> float:
@@ -35,8 +33,7 @@ def lr_at(epoch: int, base_lr: float, warmup_epochs: int = 0, steps: Iterable[di
 
 def build_optimizer(params: Iterable[Any], spec: dict[str, Any]) -> torch.optim.Optimizer:
     """SGD over parameters, or over param groups that carry an `lr_factor` (see set_lr), from a
-    recipe's `optimizer` entry (absent keys take the schema's defaults)."""
-    spec = fill_optimizer(spec)
+    resolved recipe's `optimizer` entry (params.fill_recipe gives every key)."""
     return torch.optim.SGD(
         params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"], nesterov=spec["nesterov"],
     )
