@@ -7,8 +7,9 @@ order as the trainer cuts it; the feed makes the epoch's random draws now, on th
 `train_batch(positions, generator)` (the next planned batch, or an unplanned one) and
 `eval_batches(which, batch_size)` with which in {"test", "val"}, `eval_sets` (names present)
 and `eval_labels(which)`; optionally `train_eval_batches(batch_size)` (the training split,
-unaugmented, for the training accuracy reported beside the test metrics). A prepared dataset file says its `format`; `build_feed` picks the
-feed registered for it, so a dataset too large for memory (image lists) plugs in here.
+unaugmented, for the training accuracy reported beside the test metrics). A prepared dataset
+file says its `format`; data/feeds.py picks the feed registered for it, so a dataset too large
+for memory (image lists, data/listfile_feed.py) plugs in there.
 """
 
 from __future__ import annotations
@@ -20,23 +21,14 @@ import torch
 from torch import Tensor
 
 from ltgrid.errors import ParamsError
-from ltgrid.io import open_npz
-from ltgrid.data.arrays import ArrayDataset, load_arrays
+from ltgrid.data.arrays import ArrayDataset
+from ltgrid.data.device import to_device
 from ltgrid.data import autoaugment
 from ltgrid.data.augment import (
     crop_at, crop_offsets, cutout_at, cutout_centres, flip_at, flip_draws, normalize, rotate_at, rotation_draws,
 )
 from ltgrid.data.autoaugment import POLICIES
-from ltgrid.registry import Registry
 
-FEEDS: Registry[Any] = Registry("dataset format")
-
-
-def to_device(t: Tensor, device: torch.device) -> Tensor:
-    """A CPU tensor on `device` without making the host wait: pinned and asynchronous on CUDA."""
-    if device.type == "cuda":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 class EpochDraws:
@@ -201,40 +193,3 @@ def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.n
     if len(val_idx):
         sets["val"] = (ds.train_x[val_idx], ds.train_y[val_idx])
     return sets
-
-
-@FEEDS.register("arrays")
-def _arrays_feed(
-    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
-    normalize: dict[str, Any] | None = None,
-) -> InMemoryFeed:
-    return InMemoryFeed(load_arrays(path), split, device, recipe.get("augment"), channels_last, normalize)
-
-
-@FEEDS.register("listfile")
-def _listfile_feed(
-    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
-    normalize: dict[str, Any] | None = None,
-) -> Any:
-    from ltgrid.data.listfile_feed import listfile_feed  # imported here: listfile_feed.py builds on this module
-
-    return listfile_feed(path, split, device, recipe, channels_last, normalize)
-
-
-def dataset_format(path: str) -> str:
-    """The `format` a prepared dataset file declares (`prepare` always writes it)."""
-    with open_npz(path) as z:
-        if "format" not in z.files:
-            raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
-        return str(z["format"])
-
-
-def build_feed(
-    path: str, split: dict[str, Any], device: torch.device, recipe: dict[str, Any], channels_last: bool,
-    normalize: dict[str, Any] | None = None,
-) -> Any:
-    """The feed for a prepared dataset; `normalize` is the cell's resolved setting (None: the feed's default)."""
-    return FEEDS.build(
-        dataset_format(path), path=path, split=split, device=device, recipe=recipe, channels_last=channels_last,
-        normalize=normalize,
-    )

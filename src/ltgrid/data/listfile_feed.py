@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ltgrid.data.feed import to_device
+from ltgrid.data.device import to_device
 from ltgrid.data.listfile import ListFileDataset
 from ltgrid.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ltgrid.data.sources import SourceError

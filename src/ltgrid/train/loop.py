@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 import torch
 from torch import Tensor, nn
 
-from ltgrid.data.feed import to_device
+from ltgrid.data.device import to_device
 from ltgrid.errors import UserError
 from ltgrid.methods import Method
 from ltgrid.methods.base import Draws, MixedBatch

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from ltgrid.data.feed import build_feed
+from ltgrid.data.feeds import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
 from ltgrid.methods.head import init_classifier_bias, undecayed
