@@ -240,11 +240,6 @@ def test_channels_last_batches(prepared):
     assert x.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_padded_crop_settings_are_refused(prepared):
-    with pytest.raises(ValueError, match="crop_padding = 4: list-file datasets take random-resized crops"):
-        make_feed(prepared, workers=0, crop_padding=4)
-
-
 def test_an_undecodable_image_is_named(tree, tmp_path):
     src = source_params(tree, checksums=False)
     out = tmp_path / "ds.npz"

@@ -90,11 +90,16 @@ def test_a_stage_two_cannot_follow_a_multi_expert_model(raw, monkeypatch, repo_r
         params.validate(bad, check_files=False)
 
 
-def test_list_file_datasets_refuse_the_batched_augmentation_parts_before_any_job(repo_root, monkeypatch):
+@pytest.mark.parametrize("augment, message", [
+    ({"cutout": 16}, r"recipe.augment.cutout = 16: list-file datasets decode each image"),
+    ({"crop_padding": 4}, r"recipe.augment.crop_padding = 4: list-file datasets decode each image and take random-resized"),
+    ({"image_size": 224, "eval_resize": 200}, r"recipe.augment.eval_resize = 200: must be at least image_size = 224"),
+])
+def test_list_file_augmentation_is_checked_before_any_job(repo_root, monkeypatch, augment, message):
+    """What the list-file feed cannot do is refused when params load, not when a job builds the feed."""
     monkeypatch.chdir(repo_root)
     config = params.resolve_includes(params.load_yaml(repo_root / "params/paper-imagenet.yaml"), repo_root)
     ds = next(iter(config["datasets"]))
-    config["method_library"]["ce"] = {**config["method_library"]["ce"], "recipe": {"augment": {"cutout": 16}}}
-    with pytest.raises(params.ParamsError, match=rf"method_library.ce \(dataset {ds}\): recipe.augment.cutout = 16: "
-                                                 "list-file datasets decode each image"):
+    config["method_library"]["ce"] = {**config["method_library"]["ce"], "recipe": {"augment": augment}}
+    with pytest.raises(params.ParamsError, match=rf"method_library.ce \(dataset {ds}\): " + message):
         params.validate(config, check_files=False)

@@ -155,22 +155,11 @@ class ListFileFeed:
         workers: int | None = None,
         normalize: dict[str, Any] | None = None,
     ) -> None:
-        augment = dict(augment or {})
-        if augment.get("crop_padding"):
-            raise ParamsError(
-                f"augment.crop_padding = {augment['crop_padding']}: list-file datasets take random-resized crops "
-                "(augment.image_size, crop_scale_min, eval_resize), not padded crops"
-            )
-        for key in ("autoaugment", "cutout", "rotate"):  # the in-memory feed's batched parts, not here
-            if augment.get(key):
-                raise ParamsError(f"augment.{key} = {augment[key]!r}: list-file datasets do not take it "
-                                  "(only in-memory datasets: CIFAR, digits); remove it from this recipe")
+        augment = dict(augment or {})  # checked when params load (params/method_checks.py)
         if not Path(ds.root).is_dir():
             raise SourceError(f"image root {ds.root} (from the prepared dataset) is not there on this machine")
         self.size = int(augment.get("image_size", 224))
         resize = int(augment.get("eval_resize", round(self.size * 256 / 224)))
-        if resize < self.size:
-            raise ParamsError(f"augment.eval_resize = {resize} must be at least image_size = {self.size}")
         self.device = device
         self.channels_last = channels_last
         self.num_classes = ds.num_classes

@@ -32,19 +32,26 @@ def method_errors(config: dict[str, Any], ds_name: str, skip: set[str] = frozens
     return errors
 
 
-# Augmentation parts the in-memory feed applies in batches; list-file datasets decode per image
-# (data/listfile_feed.py) and have no such parts.
-BATCHED_AUGMENT = ("autoaugment", "cutout", "rotate")
+# Augmentation parts the in-memory feed applies in batches (padded crops among them); list-file
+# datasets decode per image (data/listfile_feed.py): random-resized crops, no such parts.
+BATCHED_AUGMENT = ("crop_padding", "autoaugment", "cutout", "rotate")
 
 
 def _listfile_augment_errors(config: dict[str, Any], ds_name: str, method: str) -> list[str]:
-    """A list-file dataset's cells may not ask for the in-memory feed's batched augmentation."""
+    """A list-file dataset's cells may not ask for the in-memory feed's batched augmentation, and
+    their eval resize may not be smaller than the crop."""
     if config["datasets"][ds_name]["source"]["kind"] != "listfile":
         return []
+    where = f"method_library.{method} (dataset {ds_name}): recipe.augment"
     augment = method_recipe(config, ds_name, method).get("augment") or {}
-    return [f"method_library.{method} (dataset {ds_name}): recipe.augment.{key} = {augment[key]!r}: list-file datasets "
-            "decode each image and have no batched augmentation parts; leave it out for this dataset"
-            for key in BATCHED_AUGMENT if augment.get(key)]
+    errors = [f"{where}.{key} = {augment[key]!r}: list-file datasets decode each image and take random-resized "
+              "crops (image_size, crop_scale_min, eval_resize), not the in-memory feed's batched parts; leave it out"
+              for key in BATCHED_AUGMENT if augment.get(key)]
+    size = int(augment.get("image_size", 224))
+    resize = int(augment.get("eval_resize", round(size * 256 / 224)))
+    if resize < size:
+        errors.append(f"{where}.eval_resize = {resize}: must be at least image_size = {size}")
+    return errors
 
 
 def _method_model_recipe_errors(config: dict[str, Any], ds_name: str, method: str) -> list[str]:
