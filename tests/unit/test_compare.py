@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from ltgrid.report import ablation, compare, stats
+from ltgrid.report import ablation, compare, outputs, stats
 from ltgrid.report import tables as R
 from ltgrid.errors import ParamsError
 from ltgrid.report.published import parse
@@ -55,9 +55,9 @@ def test_comparison_pairs_seeds_and_marks_intervals_that_exclude_zero():
 
 
 def test_default_references_are_those_the_grid_runs():
-    assert compare.references(["ce", "mixup", "unimix_bayias"]) == ["ce", "unimix_bayias"]
-    assert compare.references(["mixup", "ce"]) == ["ce"] and compare.references(["mixup"]) == []
-    assert compare.references(["ce", "x"], ["x"]) == ["x"]
+    assert outputs.references(["ce", "mixup", "unimix_bayias"]) == ["ce", "unimix_bayias"]
+    assert outputs.references(["mixup", "ce"]) == ["ce"] and outputs.references(["mixup"]) == []
+    assert outputs.references(["ce", "x"], ["x"]) == ["x"]
 
 
 def test_published_table_says_whether_the_figure_lies_in_the_interval():

@@ -7,7 +7,7 @@ from ltgrid import cell_files as ltcell
 from ltgrid import params as ltparams
 from ltgrid.params import plugins as ltplugins
 from ltgrid.params import sweeps as ltsweeps
-from ltgrid.report.compare import comparison_stems, references
+from ltgrid.report.outputs import comparison_stems, references
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.report.render import FORMATS
 from ltgrid.report.outputs import agnostic_stems, grid_protocols, has_validation, html_tables, table_files

@@ -12,7 +12,8 @@ from ltgrid.evaluate.protocols import PROTOCOLS  # plain data: no numpy, no torc
 
 def _tables_from_mlflow(args: argparse.Namespace) -> int:
     from ltgrid.report import from_mlflow as mt
-    from ltgrid.report.compare import references, write_comparisons
+    from ltgrid.report.compare import write_comparisons
+    from ltgrid.report.outputs import references
     from ltgrid.report.tables import write_tables
     from ltgrid.tracking.grid import evaluated_runs
     from ltgrid.tracking.store import experiment_name, redact, tracking_uri

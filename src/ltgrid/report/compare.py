@@ -15,21 +15,11 @@ from ltgrid.evaluate.cell import PROTOCOLS
 from ltgrid.report import stats
 from ltgrid.io import write_text
 from ltgrid.report.render import FORMATS, RENDERERS, Table
-from ltgrid.report.outputs import TABLE_METRICS
+from ltgrid.report.outputs import TABLE_METRICS, comparison_stems
 from ltgrid.report.rows import column_label, columns_of, methods_of
 
-# The reference methods a grid is compared against by default, where it runs them: the
-# baseline (CE) and the paper's full method (UniMix+Bayias), the one to beat.
-DEFAULT_REFERENCES = ("ce", "unimix_bayias")
 SHORT = {"top1_err": "top-1 error", "ece": "ECE"}
 MARK = "*"
-
-
-def references(methods: Sequence[str], configured: Sequence[str] | None = None) -> list[str]:
-    """The grid's `compare_to` if set, else the default references the grid runs."""
-    if configured:
-        return list(configured)
-    return [m for m in DEFAULT_REFERENCES if m in methods]
 
 
 def format_difference(interval: stats.Interval | None) -> str:
@@ -78,16 +68,12 @@ def comparison_table(
     return Table(caption, header, rows, spans, notes)
 
 
-def comparison_stems(refs: Sequence[str], protocols: Sequence[str]) -> list[str]:
-    return [f"compare_{ref}_{protocol}" for ref in refs for protocol in protocols]
-
-
 def build_comparisons(
     df: pd.DataFrame, refs: Sequence[str], protocols: Sequence[str], method_order: Sequence[str], grid: str
 ) -> dict[str, Table]:
     return {
-        f"compare_{ref}_{protocol}": comparison_table(df, ref, protocol, method_order, grid)
-        for ref in refs for protocol in protocols
+        stem: comparison_table(df, ref, protocol, method_order, grid)
+        for stem, (ref, protocol) in zip(comparison_stems(refs, protocols), ((r, p) for r in refs for p in protocols))
     }
 
 

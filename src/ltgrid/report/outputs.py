@@ -71,3 +71,19 @@ def html_tables(table_dir: str, protocols: Sequence[str], calibrated: bool) -> l
 def agnostic_stems(columns: Iterable[tuple[str, str]]) -> list[str]:
     """File stems of the test-agnostic tables, one per (dataset, rho as in paths)."""
     return [f"test_agnostic_{dataset}_rho{rho}" for dataset, rho in sorted(set(columns))]
+
+
+# The reference methods a grid is compared against by default, where it runs them: the baseline
+# (CE) and the paper's full method (UniMix+Bayias), the one to beat (`compare_to` overrides).
+DEFAULT_REFERENCES = ("ce", "unimix_bayias")
+
+
+def references(methods: Sequence[str], configured: Sequence[str] | None = None) -> list[str]:
+    """The grid's `compare_to` if set, else the default references the grid runs."""
+    if configured:
+        return list(configured)
+    return [m for m in DEFAULT_REFERENCES if m in methods]
+
+
+def comparison_stems(refs: Sequence[str], protocols: Sequence[str]) -> list[str]:
+    return [f"compare_{ref}_{protocol}" for ref in refs for protocol in protocols]
