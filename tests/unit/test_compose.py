@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from ltgrid.methods import MixedBatch, Schedule, Stage2Spec, build_method, tau_normalize, validate_method
+from ltgrid.methods.spec import method_parts
 from ltgrid.train.loop import gathered_order
 
 COUNTS = torch.tensor([100.0, 10.0, 1.0])
@@ -25,8 +26,8 @@ def test_defaults_are_ce_unmixed_instance() -> None:
     method = build_method("ce", {}, COUNTS)
     assert type(method.loss).__name__ == "CrossEntropy" and method.stage2 is None
     x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
-    mb = method.mix(x, y, torch.Generator().manual_seed(0))
-    assert torch.equal(mb.x, x) and not method.needs_normed_classifier
+    assert method.mixing.draw(y, torch.Generator().manual_seed(0)) is None  # "none": batches left alone
+    assert torch.equal(method.mixing(x, y, torch.Generator().manual_seed(0)).x, x) and not method.needs_normed_classifier
 
 
 def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
@@ -50,7 +51,7 @@ def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
         glmc = spec["loss"]["name"] == "glmc"  # GLMC's outputs [z, z_cb, h, u]: 2 x 3 classes + 2 x 2 here
         w = torch.zeros(5, 10 if glmc else 3 * (experts or 1), requires_grad=True)
         out = (lambda z: z.view(len(z), experts, 3)) if experts else (lambda z: z)
-        batch = method.mix(x, y, g)
+        batch = method.mixing(x, y, g)  # the epoch starts mixed (no mix_off_last in the gallery)
         loss = method.loss_value(out(batch.x.flatten(1) @ w), batch)
         loss.backward()
         assert torch.isfinite(loss) and w.grad is not None, name
@@ -60,12 +61,10 @@ def test_every_gallery_entry_validates_builds_and_trains_one_step() -> None:
 def test_mix_off_last_stops_mixing_for_the_last_epochs() -> None:
     spec = {"mixing": {"name": "unimix", "alpha": 1.0, "tau": 0.0}, "schedule": {"mix_off_last": 2}}
     method = build_method("unimix", spec, COUNTS)
-    x, y = torch.randn(16, 3), torch.randint(0, 3, (16,), generator=torch.Generator().manual_seed(1))
     mixed = []
     for epoch in range(5):
         method.start_epoch(epoch, 5)
-        mb = method.mix(x, y, torch.Generator().manual_seed(epoch))
-        mixed.append(not torch.equal(mb.x, x))
+        mixed.append(method.mixing_active)  # what the epoch plan asks before drawing any mixing
     assert mixed == [True, True, True, False, False]
     assert Schedule(mix_off_last=0).mixing_active(4, 5)
 
@@ -114,14 +113,16 @@ def test_tau_normalize_by_hand() -> None:
 
 
 def test_stage2_spec_defaults_and_errors() -> None:
-    spec = Stage2Spec.from_dict({"kind": "crt"})
+    """A method's stage 2, filled by the params check (method_parts) and built into a Stage2Spec."""
+    spec = build_method("m", {"stage2": {"kind": "crt"}}, COUNTS).stage2
+    assert isinstance(spec, Stage2Spec)
     assert spec.sampler == {"name": "class_balanced"} and spec.epochs == 10 and spec.lr == 0.1
     with pytest.raises(ValueError, match="'kind'"):
-        Stage2Spec.from_dict({"epochs": 3})
+        method_parts("m", {"stage2": {"epochs": 3}})
     with pytest.raises(ValueError, match="stage2.lr"):
-        Stage2Spec.from_dict({"kind": "crt", "lr": 0})
+        method_parts("m", {"stage2": {"kind": "crt", "lr": 0}})
     with pytest.raises(ValueError, match="'q'"):
-        Stage2Spec.from_dict({"kind": "crt", "sampler": {"name": "square_root", "q": 1}})
+        method_parts("m", {"stage2": {"kind": "crt", "sampler": {"name": "square_root", "q": 1}}})
 
 
 def test_the_library_baselines_are_their_authors_forms() -> None:

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ltgrid.methods import MixedBatch, Stage2Spec, build_method, validate_method
+from ltgrid.methods.spec import method_parts
+from ltgrid.methods import MixedBatch, build_method, validate_method
 from ltgrid.methods.losses import build_loss, label_aware_epsilons
 from ltgrid.methods.stage2 import ScaledClassifier, max_norm_project, max_norm_radius
 from ltgrid.models import build_model
@@ -80,7 +81,7 @@ def test_max_norm_radius_and_projection_by_hand() -> None:
 )
 def test_stage2_spec_names_the_bad_value(spec: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Stage2Spec.from_dict(spec)
+        method_parts("m", {"stage2": spec})
 
 
 def test_stage2_loss_and_method_optimizer_are_checked_early() -> None:

@@ -1,6 +1,6 @@
 """Data: sources (how raw images arrive), the arrays form, long-tailed splits, augmentation.
 
-A dataset's params entry names a source `kind`; the source writes `arrays.npz`
+A dataset's params entry names a source `kind`; the source writes `dataset.npz`
 (see arrays.py) into the dataset's raw folder. Sources register by kind, so a new
 dataset format is one small module.
 """

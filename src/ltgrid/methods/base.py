@@ -165,10 +165,6 @@ class Mixing:
             raise TypeError(f"mixing rule {cls.__name__}: implement draw(y, generator) (and apply if it is not "
                             "a convex blend) instead of __call__, so the trainer can draw an epoch ahead")
 
-    def counts_of(self, y: Tensor) -> Tensor:
-        """n_{y_i} for each label, on the labels' device."""
-        return self.class_counts.to(y.device)[y]
-
     def streams(self, order: Tensor, labels: Tensor, generator: torch.Generator) -> Tensor | None:
         """Training positions to gather for each sampled one, (k, len(order)) on the CPU, or None (the
         order itself). Row r of batch b is gathered as block r of one batch of k * batch_size images,

@@ -52,14 +52,6 @@ class Method:
         """Whether this epoch's batches are mixed (the schedule may switch mixing off)."""
         return self._mixing_on
 
-    def mix(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
-        if not self._mixing_on:
-            return MixedBatch.unmixed(x, y)
-        return self.mixing(x, y, generator)
-
-    def unmixed(self, x: Tensor, y: Tensor) -> MixedBatch:
-        return MixedBatch.unmixed(x, y)
-
     def loss_value(self, logits: Tensor, batch: MixedBatch) -> Tensor:
         return self.loss.batch_value(logits, batch)
 

@@ -133,9 +133,3 @@ class Stage2Spec:
     def scaled(self) -> bool:
         """True when the classifier gains LWS scales."""
         return self.kind in ("lws", "mislas")
-
-    @classmethod
-    def from_dict(cls, spec: dict[str, Any]) -> "Stage2Spec":
-        if not isinstance(spec, dict):
-            raise PartError(f"stage2 must be a mapping, got {spec!r}")
-        return cls(**fill(STAGE2, spec, "stage2"))
