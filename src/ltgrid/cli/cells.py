@@ -26,13 +26,12 @@ def _init_tracking(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ltgrid.cell_spec import CellSpec
+    from ltgrid.evaluate.cell import clear_evaluation
+    from ltgrid.tracking.store import job_experiment
     from ltgrid.train.gpu_lease import gpu_lease
 
-    from ltgrid.tracking.store import job_experiment
-
-    from ltgrid.evaluate.cell import clear_evaluation
-
-    cell = json.loads(args.cell)
+    cell = CellSpec.from_dict(json.loads(args.cell))
     tracking_info = job_experiment(args.tracking_config)
     clear_evaluation(args.out_dir)
     with gpu_lease() as gpu:
@@ -40,7 +39,7 @@ def _train(args: argparse.Namespace) -> int:
             os.environ["CUDA_VISIBLE_DEVICES"] = gpu
         from ltgrid.train.trainer import TrainingError, train_cell
 
-        load_plugins(cell.get("plugins"))
+        load_plugins(cell.plugins)
 
         try:
             train_cell(

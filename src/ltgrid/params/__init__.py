@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from ltgrid.errors import ParamsError
 from ltgrid.params.cells import (CELL_DIR, Cell, base_fields, cell_key, cells, extension_fields, raw_path,
-                                 resolve_cell, split_key, split_options, split_params, split_path, split_seeds)
+                                 resolve_cell, resolve_spec, split_key, split_options, split_params, split_path, split_seeds)
 from ltgrid.params.checks import KNOWN_PROFILES, expected_train_size, load, validate
 from ltgrid.params.library import (dataset_methods, method_model, method_order, method_recipe, method_spec,
                                    ratio_override, stage1_base)
-from ltgrid.params.loading import (DEFAULT_SCHEMA, dataset, deep_merge, fill_optimizer, fill_recipe, fingerprint,
+from ltgrid.cell_spec import fingerprint
+from ltgrid.params.loading import (DEFAULT_SCHEMA, dataset, deep_merge, fill_optimizer, fill_recipe,
                                    format_rho, grid_file, load_yaml, recipe, resolve_includes, with_defaults,
                                    yaml_problem)
 
@@ -24,7 +25,7 @@ __all__ = [
     "CELL_DIR", "Cell", "DEFAULT_SCHEMA", "KNOWN_PROFILES", "ParamsError", "base_fields", "cell_key", "cells",
     "dataset", "dataset_methods", "deep_merge", "expected_train_size", "extension_fields", "fill_optimizer",
     "fill_recipe", "fingerprint", "format_rho", "grid_file", "load", "load_yaml", "method_model", "method_order",
-    "method_recipe", "method_spec", "ratio_override", "raw_path", "recipe", "resolve_cell", "resolve_includes",
+    "method_recipe", "method_spec", "ratio_override", "raw_path", "recipe", "resolve_cell", "resolve_includes", "resolve_spec",
     "split_key", "split_options", "split_params", "split_path", "split_seeds", "stage1_base", "validate",
     "with_defaults", "yaml_problem",
 ]

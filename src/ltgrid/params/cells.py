@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ltgrid.cell_files import CELL_DIR
+from ltgrid.cell_spec import CellSpec, fingerprint
 from ltgrid.data.normalization import resolve_normalize
 from ltgrid.params import plugins, sweeps
 from ltgrid.params.library import dataset_methods, method_model, method_recipe, method_spec, stage1_base
-from ltgrid.params.loading import dataset, fingerprint, format_rho
+from ltgrid.params.loading import dataset, format_rho
 
 
 
@@ -66,6 +67,11 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         **base_fields(config, cell),
     }
     return {**resolved, **extension_fields(config, resolved)}
+
+
+def resolve_spec(config: dict[str, Any], cell: Cell) -> CellSpec:
+    """The cell as the typed contract the train and evaluate stages read (ltgrid.cell_spec)."""
+    return CellSpec.from_dict(resolve_cell(config, cell))
 
 
 def extension_fields(config: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:

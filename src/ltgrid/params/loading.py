@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Iterable
@@ -124,12 +123,6 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
 def format_rho(rho: float) -> str:
     """10 -> '10', 12.5 -> '12.5': the form used in paths and tables."""
     return str(int(rho)) if float(rho).is_integer() else str(rho)
-
-
-def fingerprint(obj: Any) -> str:
-    """16 hex digits naming a JSON-able value: a resolved cell (what a result records, compared
-    with the params now), or what prepared data is made from (its folder name)."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _key_path(path: Iterable[Any]) -> str:

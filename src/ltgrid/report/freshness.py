@@ -13,7 +13,7 @@ from typing import Sequence
 
 from ltgrid.errors import ReportError
 from ltgrid.io import read_json
-from ltgrid.params import fingerprint
+from ltgrid.cell_spec import fingerprint
 
 
 class StaleCellError(ReportError):

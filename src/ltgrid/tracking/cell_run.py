@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+from ltgrid.cell_spec import fingerprint
 from ltgrid.project import SECRET_WORDS
 from ltgrid.tracking.store import RECIPE_TAG, client, git_commit, recorded_store, redact, store_lock
 
@@ -133,8 +134,6 @@ class CellRun:
 
 def cell_tags(cell: dict[str, Any], label: str) -> dict[str, str]:
     """What finds a cell's run in the UI and in `tracking.grid` (tag values are strings)."""
-    from ltgrid.params import fingerprint
-
     return {
         "grid": cell["grid"], "dataset": cell["dataset"], "rho": f"{cell['rho']:g}",
         "method": cell["method"], "seed": str(cell["seed"]), "split_seed": str(cell["split_seed"]),

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ltgrid import cell_files as cf
+from ltgrid.cell_spec import CellSpec
 from ltgrid.io import atomic_path, write_json
 from ltgrid.tracking.cell_run import CellRun
 from ltgrid.tracking.store import store_record
@@ -37,9 +38,8 @@ def prediction_arrays(out_dir: Path, parts: CellParts, state: CellState, batch_s
     return arrays
 
 
-def write_outputs(out_dir: Path, cell: dict[str, Any], label: str, parts: CellParts, state: CellState,
-                  run: CellRun) -> dict[str, Any]:
-    batch_size = cell["recipe"]["batch_size"]
+def write_outputs(out_dir: Path, spec: CellSpec, parts: CellParts, state: CellState, run: CellRun) -> dict[str, Any]:
+    batch_size = spec.batch_size
     arrays = prediction_arrays(out_dir, parts, state, batch_size)
     with atomic_path(out_dir / cf.PREDICTIONS) as tmp:
         with open(tmp, "wb") as fh:
@@ -47,8 +47,8 @@ def write_outputs(out_dir: Path, cell: dict[str, Any], label: str, parts: CellPa
     with atomic_path(out_dir / cf.MODEL) as tmp:
         torch.save(parts.model.state_dict(), tmp)
     record = {
-        "cell": cell,
-        "label": label,
+        "cell": spec.to_dict(),
+        "label": spec.label,
         "run_id": run.run_id,
         **store_record(run.uri, "tracking_uri"),
         "experiment_id": run.experiment_id,

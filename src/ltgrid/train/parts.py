@@ -11,6 +11,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from ltgrid.cell_spec import CellSpec
 from ltgrid.data.feeds import build_feed
 from ltgrid.data.splits import read_split
 from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
@@ -40,19 +41,19 @@ class CellParts:
     generator: torch.Generator  # every draw of the cell (sampler, augmentation, mixing)
 
 
-def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | Path,
+def build_parts(spec: CellSpec, data_path: str | Path, split_path: str | Path,
                 stage1_model: str | Path | None) -> CellParts:
     """Feed, method, model and stages of a cell; a stage-2 cell on a shared stage 1 loads its model."""
-    recipe = cell["recipe"]
+    recipe = spec.recipe
     device = pick_device()
     split = read_split(split_path, data_path)
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))  # unset: on for CUDA
-    feed = build_feed(str(data_path), split, device, recipe, channels_last, cell.get("normalize"))
+    feed = build_feed(str(data_path), split, device, recipe, channels_last, spec.normalize)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
-    method = build_method(cell["method"], cell["method_spec"], counts).to(device)
-    base_spec = cell.get("base_method_spec")
+    method = build_method(spec.method, spec.method_spec, counts).to(device)
+    base_spec = spec.base_method_spec
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
-    model = build_model(cell["model"], feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
+    model = build_model(spec.model, feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
     init_classifier_bias(model, method.loss)  # the loss's prior bias (Cui et al.'s sigmoid focal), before any load
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -66,5 +67,5 @@ def build_parts(cell: dict[str, Any], data_path: str | Path, split_path: str | P
         stages.append(stage_two(model, method, counts, recipe))
     elif method.stage2 is not None:
         posthoc = tau_norm_step(model, method, val_scorer(forward, feed, method, eval_batch(recipe["batch_size"])))
-    generator = torch.Generator().manual_seed(cell["seed"])
+    generator = torch.Generator().manual_seed(spec.seed)
     return CellParts(device, split, feed, method, model, forward, stages, posthoc, generator)

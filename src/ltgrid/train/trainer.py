@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import torch
 
+from ltgrid.cell_spec import CellSpec
 from ltgrid.tracking.cell_run import CellRun, open_cell_run
 from ltgrid.train.checkpoint import save_best, save_checkpoint
 from ltgrid.train.graph import drops_last, make_steps
@@ -31,22 +32,17 @@ from ltgrid.train.state import resume, rng_states, seed_everything
 __all__ = ["Trainer", "TrainingError", "train_cell"]
 
 
-def cell_label(cell: dict[str, Any]) -> str:
-    return f"{cell['grid']}/{cell['dataset']}/rho{cell['rho']:g}/split{cell['split_seed']}/{cell['method']}/seed{cell['seed']}"
-
-
 class Trainer:
     """Runs a cell's stages from its state: each epoch trains, evaluates when due, logs to the
     cell's MLflow run and checkpoints (in that order, so a rerun epoch is logged once only)."""
 
-    def __init__(self, cell: dict[str, Any], parts: CellParts, out_dir: Path, tracking: dict[str, str]) -> None:
-        self.cell, self.parts, self.out_dir = cell, parts, out_dir
-        self.label = cell_label(cell)
-        self.batch_size = cell["recipe"]["batch_size"]
-        self.state, saved = resume(out_dir, cell, parts.model, parts.generator, parts.device, self.label)
+    def __init__(self, spec: CellSpec, parts: CellParts, out_dir: Path, tracking: dict[str, str]) -> None:
+        self.spec, self.parts, self.out_dir = spec, parts, out_dir
+        self.label, self.batch_size = spec.label, spec.batch_size
+        self.state, saved = resume(out_dir, spec.to_dict(), parts.model, parts.generator, parts.device, self.label)
         self.saved_optimizer = saved.get("optimizer") if saved is not None else None
         # the run the checkpoint names, else this recipe's earlier run of the cell, else a new one
-        self.run, self.reused = open_cell_run(tracking, cell, self.label, self.state.run_id)
+        self.run, self.reused = open_cell_run(tracking, spec.to_dict(), self.label, self.state.run_id)
         self.state.run_id = self.run.run_id
         # An epoch logged before a kill (between its MLflow log and its checkpoint, or after the
         # whole cell, which then reopens its run) is trained again, to the same numbers, and not logged again.
@@ -67,7 +63,7 @@ class Trainer:
 
     def run_stage(self, index: int, stage: Stage, last: bool) -> None:
         optimizer = build_optimizer(stage.params, stage.optimizer)
-        steps = make_steps(stage, optimizer, self.parts.method, self.parts.device, self.cell["recipe"])
+        steps = make_steps(stage, optimizer, self.parts.method, self.parts.device, self.spec.recipe)
         if self.state.epoch == 0:
             stage.prepare()
             if last:
@@ -77,7 +73,7 @@ class Trainer:
         p = self.parts
         ctx = EpochContext(stage, optimizer, p.method, p.feed, p.generator, self.batch_size, self.label,
                            steps, drops_last(steps))
-        eval_every = self.cell["recipe"]["eval_every"]
+        eval_every = self.spec.recipe["eval_every"]
         for epoch in range(self.state.epoch, stage.epochs):
             record = train_epoch(ctx, epoch)
             self.state.train_seconds += record.pop("seconds")
@@ -121,21 +117,21 @@ class Trainer:
         save_checkpoint(self.out_dir, {
             "model": self.parts.model.state_dict(), "optimizer": optimizer.state_dict() if optimizer else None,
             "generator": self.parts.generator.get_state(), "rng": rng_states(), "state": asdict(self.state),
-            "cell": self.cell,
+            "cell": self.spec.to_dict(),
         })
         self.progress.update(record)
 
 
 @contextmanager
-def failures_marked(run: CellRun, cell: dict[str, Any], label: str) -> Iterator[None]:
+def failures_marked(run: CellRun, spec: CellSpec) -> Iterator[None]:
     """A cell that cannot go on marks its MLflow run FAILED with the reason; out of GPU memory
     becomes a TrainingError that says what to change."""
     try:
         yield
     except torch.cuda.OutOfMemoryError:
         error = TrainingError(
-            f"{label}: out of GPU memory (batch_size={cell['recipe']['batch_size']}, model={cell['model']}); lower "
-            f"recipes.{cell['recipe_name']}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
+            f"{spec.label}: out of GPU memory (batch_size={spec.batch_size}, model={spec.model}); lower "
+            f"recipes.{spec.recipe_name}.batch_size, or give the job a GPU to itself (LTGRID_SLOTS_PER_GPU=1)."
         )
         run.fail(str(error))
         raise error from None
@@ -144,19 +140,19 @@ def failures_marked(run: CellRun, cell: dict[str, Any], label: str) -> Iterator[
         raise
 
 
-def check_batch(cell: dict[str, Any], parts: CellParts, split_path: str | Path, label: str) -> None:
+def check_batch(spec: CellSpec, parts: CellParts, split_path: str | Path) -> None:
     """No epoch without a full optimiser step: `validate` refuses a batch larger than a split it
     can size beforehand; this catches the rest (list files, plugin sources) before training."""
-    n_train, batch = len(parts.feed.train_labels), cell["recipe"]["batch_size"]
+    n_train, batch = len(parts.feed.train_labels), spec.batch_size
     if batch > n_train:
         raise TrainingError(
-            f"{label}: recipes.{cell['recipe_name']}.batch_size = {batch} is larger than the training split "
+            f"{spec.label}: recipes.{spec.recipe_name}.batch_size = {batch} is larger than the training split "
             f"{split_path} ({n_train} images): an epoch would make no full optimiser step; use a batch of at most {n_train}"
         )
 
 
 def train_cell(
-    cell: dict[str, Any],
+    cell: CellSpec | dict[str, Any],
     data_path: str | Path,
     split_path: str | Path,
     out_dir: str | Path,
@@ -167,16 +163,15 @@ def train_cell(
     """Run (or resume) one cell; write predictions.npz, model.pt and run.json into out_dir."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    label = cell_label(cell)
+    spec = CellSpec.of(cell)
     if threads:
         torch.set_num_threads(threads)
-    seed_everything(cell["seed"], bool(cell["recipe"]["deterministic"]))
-    parts = build_parts(cell, data_path, split_path, stage1_model)
-    check_batch(cell, parts, split_path, label)
-    trainer = Trainer(cell, parts, out_dir, tracking)
+    seed_everything(spec.seed, bool(spec.recipe["deterministic"]))
+    parts = build_parts(spec, data_path, split_path, stage1_model)
+    check_batch(spec, parts, split_path)
+    trainer = Trainer(spec, parts, out_dir, tracking)
     if not trainer.reused:
-        trainer.run.log_split(f"{cell['dataset']}/rho{cell['rho']:g}_split{cell['split_seed']}", split_path, data_path,
-                              parts.split)
-    with failures_marked(trainer.run, cell, label):
+        trainer.run.log_split(f"{spec.dataset}/rho{spec.rho:g}_split{spec.split_seed}", split_path, data_path, parts.split)
+    with failures_marked(trainer.run, spec):
         trainer.train()
-    return write_outputs(out_dir, cell, label, parts, trainer.state, trainer.run)
+    return write_outputs(out_dir, spec, parts, trainer.state, trainer.run)
