@@ -17,7 +17,6 @@ from ltgrid.methods.losses import build_loss
 from ltgrid.methods.spec import method_parts
 from ltgrid.models import build_model, count_parameters
 from ltgrid.models.multi_expert import ExpertHeads
-from ltgrid.models.names import EXPERTS, MODEL_NAMES, MODEL_OUTPUTS
 from ltgrid.train.loop import Stage, Tally, compute
 from ltgrid.train.optim import build_optimizer
 from ltgrid.params import fill_optimizer, fill_recipe
@@ -137,24 +136,6 @@ def test_bad_arguments_are_refused_early() -> None:
     loss = build_loss("balpoe", COUNTS)
     with pytest.raises(ValueError, match=r"balpoe needs the experts' logits of shape \(N, 3, 2\), got \(4, 2\)"):
         loss(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
-
-
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_every_model_returns_the_outputs_names_py_declares(name) -> None:
-    """params check a loss against a model's declared outputs without torch (models/names.py):
-    the declaration must be what the built model returns."""
-    num_classes = 5
-    model = build_model(name, num_classes, 1 if "digits" in name else 3).eval()
-    x = torch.zeros(2, 1, 8, 8) if "digits" in name else torch.zeros(2, 3, 32, 32)
-    with torch.no_grad():
-        out = model(x)
-    kind = MODEL_OUTPUTS[name]
-    if kind == "logits":
-        assert out.shape == (2, num_classes)
-    elif kind == "experts":
-        assert out.shape == (2, EXPERTS[name], num_classes)
-    else:
-        assert out.dim() == 2 and out.shape[1] > 2 * num_classes
 
 
 def test_training_tally_counts_hits_of_the_combined_logits() -> None:

@@ -7,6 +7,9 @@ import torch
 from torch import nn
 
 from ltgrid.models import MODELS, NormedLinear, build_model, count_parameters
+from ltgrid.models.names import EXPERTS, MODEL_NAMES, MODEL_OUTPUTS, MODEL_TABLE
+from ltgrid.models.zoo import builder
+from ltgrid.registry import argument_problem
 
 
 def test_resnet50_is_torchvisions_resnet50():
@@ -55,3 +58,29 @@ def test_registered_and_from_scratch():
 def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="num_classes"):
         build_model("resnet10", 0, 3)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_builder_in_the_table_takes_what_build_model_passes(name) -> None:
+    """models/names.py is the one table of models: each builder is where it says and takes exactly
+    (num_classes, in_channels, normed_classifier), so build_model can build any of them."""
+    assert argument_problem(builder(MODEL_TABLE[name].builder), ("num_classes", "in_channels", "normed_classifier")) is None
+    assert MODELS.names() == sorted(MODEL_TABLE)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_returns_the_outputs_names_py_declares(name) -> None:
+    """params check a loss against a model's declared outputs without torch (models/names.py):
+    the declaration must be what the built model returns."""
+    num_classes = 5
+    model = build_model(name, num_classes, 1 if "digits" in name else 3).eval()
+    x = torch.zeros(2, 1, 8, 8) if "digits" in name else torch.zeros(2, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+    kind = MODEL_OUTPUTS[name]
+    if kind == "logits":
+        assert out.shape == (2, num_classes)
+    elif kind == "experts":
+        assert out.shape == (2, EXPERTS[name], num_classes)
+    else:
+        assert out.dim() == 2 and out.shape[1] > 2 * num_classes

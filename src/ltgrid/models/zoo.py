@@ -1,32 +1,29 @@
-"""The model registry: params name a model; every model exposes `forward_features` and `classifier`."""
+"""The model registry: the built-in models of names.py's table, and any a plugin registers; every
+model exposes `forward_features` and `classifier`."""
 
 from __future__ import annotations
+
+import importlib
+from typing import Callable
 
 from torch import nn
 
 from ltgrid.models.base import Classifier, NormedLinear  # noqa: F401  (ltgrid.models exports them)
-from ltgrid.models.multi_expert import ResNet32Experts, resnet32_experts  # noqa: F401
-from ltgrid.models.names import MODEL_NAMES
-from ltgrid.models.resnet import TorchvisionResNet, resnet10, resnet34_cifar, resnet50  # noqa: F401
-from ltgrid.models.resnet_cifar import ResNetCifar, resnet20, resnet32, resnet44, resnet56  # noqa: F401
-from ltgrid.models.resnet_glmc import digits_cnn_glmc, resnet32_glmc
-from ltgrid.models.small import DigitsCNN
+from ltgrid.models.names import MODEL_TABLE
+from ltgrid.models.resnet import TorchvisionResNet  # noqa: F401
+from ltgrid.models.resnet_cifar import ResNetCifar  # noqa: F401
 from ltgrid.registry import Registry
 
+
+def builder(path: str) -> Callable[..., Classifier]:
+    """"module:function" -> the function."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 MODELS: Registry[Classifier] = Registry("model")
-MODELS.register("digits_cnn")(DigitsCNN)
-MODELS.register("resnet20")(resnet20)
-MODELS.register("resnet32")(resnet32)
-MODELS.register("resnet44")(resnet44)
-MODELS.register("resnet56")(resnet56)
-MODELS.register("resnet10")(resnet10)
-MODELS.register("resnet50")(resnet50)
-MODELS.register("resnet34_cifar")(resnet34_cifar)
-MODELS.register("resnet32_experts")(resnet32_experts)
-MODELS.register("resnet32_glmc")(resnet32_glmc)
-MODELS.register("digits_cnn_glmc")(digits_cnn_glmc)
-if MODELS.names() != sorted(MODEL_NAMES):
-    raise RuntimeError(f"models registered {MODELS.names()} but ltgrid/models/names.py lists {sorted(MODEL_NAMES)}")
+for _name, _entry in MODEL_TABLE.items():
+    MODELS.register(_name)(builder(_entry.builder))
 
 
 def build_model(name: str, num_classes: int, in_channels: int, normed_classifier: bool = False) -> Classifier:
@@ -35,4 +32,3 @@ def build_model(name: str, num_classes: int, in_channels: int, normed_classifier
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
