@@ -73,14 +73,18 @@ def dataset(case: dict[str, Any], work: Path) -> tuple[Path, Path]:
 
 
 def cell(case: dict[str, Any], epochs: int) -> dict[str, Any]:
-    recipe = {
+    """The resolved cell (ltgrid.cell_spec.CellSpec's fields), its recipe filled as params fill one."""
+    from ltgrid.params import fill_recipe
+
+    recipe = fill_recipe({
         "epochs": epochs, "batch_size": 128, "eval_every": 1, "deterministic": False,
         "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
         "lr_schedule": {}, "augment": {"crop_padding": 0, "hflip": True},
-    }
+    })
     return {"grid": "ckpt-bench", "dataset": "bench", "rho": 1.0, "split_seed": 0, "method": "ce", "seed": 0,
             "model": case["model"], "recipe_name": "bench", "recipe": recipe, "method_spec": {},
-            "shots": {"many": 100, "few": 20}, "val_per_class": 0}
+            "shots": {"many": 100, "few": 20}, "val_per_class": 0, "test_holdout_per_class": 0, "normalize": None,
+            "data_key": "bench"}
 
 
 def run_case(name: str, epochs: int, work: Path) -> dict[str, Any]:

@@ -38,6 +38,7 @@ def build_cell(epochs: int, cuda: bool, amp: bool, graph: bool, eval_every: int)
         "grid": "gpu-check", "dataset": "cifar10", "rho": 100.0, "split_seed": 0, "method": "unimix_bayias",
         "seed": 0, "model": "resnet32", "recipe_name": "paper", "recipe": bench_data.paper_recipe(epochs, **extra),
         "method_spec": bench_data.method_spec("unimix_bayias"), "shots": {"many": 100, "few": 20}, "val_per_class": 0,
+        "test_holdout_per_class": 0, "normalize": None, "data_key": "bench",
     }
 
 

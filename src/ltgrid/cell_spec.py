@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ltgrid.errors import ParamsError
+from ltgrid.errors import ContractError
 
 
 def fingerprint(obj: Any) -> str:
@@ -53,7 +53,7 @@ class CellSpec:
         known = {f.name for f in fields(cls)}
         unknown, missing = sorted(set(data) - known), sorted(k for k in known - set(data) if k not in _OPTIONAL)
         if unknown or missing:
-            raise ParamsError(f"cell {data.get('grid')}/{data.get('dataset')}/{data.get('method')}: not a resolved cell of "
+            raise ContractError(f"cell {data.get('grid')}/{data.get('dataset')}/{data.get('method')}: not a resolved cell of "
                               f"this version (unknown {unknown}, missing {missing}); rerun the grid to resolve it again")
         return cls(**data)
 

@@ -13,7 +13,21 @@ class UserError(Exception):
 
 
 class ParamsError(UserError, ValueError):
-    """A params file is invalid; the message names the key and the bad value."""
+    """A params file is invalid; the message names the key and the bad value. Raised only by
+    ltgrid.params, where every check that can run before a job runs."""
+
+
+class DataError(UserError, ValueError):
+    """A dataset, source or split is not what a job needs (a bad source entry, a split of other
+    labels, a dataset file of another format); the message names the file or the value."""
+
+
+class SettingError(UserError, ValueError):
+    """An environment variable or run option has a bad value (LTGRID_FAULT, LTGRID_SLOTS_PER_GPU, ...)."""
+
+
+class ContractError(UserError, ValueError):
+    """What one stage hands the next (a resolved cell, a predictions file) is not what this version reads."""
 
 
 class PartError(UserError, ValueError):

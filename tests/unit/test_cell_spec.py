@@ -8,7 +8,7 @@ import pytest
 
 from ltgrid import params
 from ltgrid.cell_spec import CellSpec
-from ltgrid.errors import ParamsError
+from ltgrid.errors import ContractError
 
 GRIDS = ["default", "paper-cifar", "recent-digits", "ablation-digits", "paper-inat"]
 
@@ -38,5 +38,5 @@ def test_a_cell_of_another_version_is_refused_naming_its_fields(repo_root, monke
     monkeypatch.chdir(repo_root)
     config = params.load("params/default.yaml", check_files=False)
     resolved = params.resolve_cell(config, params.cells(config)[0])
-    with pytest.raises(ParamsError, match=r"unknown \['recipe_v2'\], missing \['recipe'\]"):
+    with pytest.raises(ContractError, match=r"unknown \['recipe_v2'\], missing \['recipe'\]"):
         CellSpec.from_dict({**{k: v for k, v in resolved.items() if k != "recipe"}, "recipe_v2": {}})

@@ -12,7 +12,7 @@ import pytest
 from ltgrid.report import ablation, compare, outputs, stats
 from ltgrid.report import tables as R
 from ltgrid.errors import ParamsError
-from ltgrid.report.published import parse
+from ltgrid.params.published import parse
 
 T975 = {1: 12.706204736, 2: 4.302652730, 3: 3.182446305}  # Student t quantiles 0.975, n-1 degrees of freedom
 

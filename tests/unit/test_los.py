@@ -157,7 +157,7 @@ def test_resnet34_cifar_is_resnet34_with_a_3x3_stem() -> None:
 
 
 def test_the_published_figure_says_its_protocol(repo_root, library) -> None:
-    from ltgrid.report import published
+    from ltgrid.params import published
 
     pub = published.load(repo_root / "params" / "published.yaml", library)
     los = [f for f in pub.figures if f.method == "los"]

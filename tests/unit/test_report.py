@@ -19,7 +19,7 @@ from ltgrid.evaluate import cell as E
 from ltgrid.report import cell_figures as CF
 from ltgrid.report import from_mlflow as MT
 from ltgrid.tracking import grid as TG
-from ltgrid.report import published as P
+from ltgrid.params import published as P
 from ltgrid.report import overlays as O
 from ltgrid.report import render as RD
 from ltgrid.report import outputs as OUT

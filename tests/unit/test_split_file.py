@@ -7,7 +7,7 @@ import pytest
 
 from ltgrid.data.arrays import ArrayDataset, save_arrays
 from ltgrid.data.splits import labels_digest, read_split, split_dataset
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 OPTIONS = {"n_max": 6, "val_per_class": 1, "test_holdout_per_class": 0, "mode": "profile"}
 
@@ -43,5 +43,5 @@ def test_a_split_on_other_labels_is_refused_by_name(tmp_path) -> None:
     data = dataset(tmp_path / "d.npz", np.repeat([0, 1, 2], 7))
     split_dataset(data, "toy", 6.0, 0, OPTIONS, tmp_path / "s.json")
     dataset(data, np.repeat([2, 1, 0], 7))  # prepared again, differently
-    with pytest.raises(ParamsError, match=r"s\.json was not drawn on the labels .*d\.npz holds now"):
+    with pytest.raises(DataError, match=r"s\.json was not drawn on the labels .*d\.npz holds now"):
         read_split(tmp_path / "s.json", data)

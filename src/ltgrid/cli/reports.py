@@ -10,7 +10,7 @@ from ltgrid.evaluate.protocols import PROTOCOLS  # plain data: no numpy, no torc
 
 
 def published_figures(args: argparse.Namespace):
-    from ltgrid.report import published
+    from ltgrid.params import published
 
     if not args.published:
         return published.EMPTY

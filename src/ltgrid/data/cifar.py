@@ -19,7 +19,7 @@ import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.sources import SourceError, fetch, safe_extract
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def load_cifar(
     `work_dir` as a download cache; the extracted folder is removed after reading.
     """
     if url is not None and local is not None:
-        raise ParamsError(f"{layout.kind}: give either url ({url!r}) or local ({local!r}), not both")
+        raise DataError(f"{layout.kind}: give either url ({url!r}) or local ({local!r}), not both")
     if md5 is None and sha256 is None:
         md5 = layout.md5
     location = os.fspath(local) if local is not None else (url or layout.url)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 
 def digits_arrays(test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
@@ -23,7 +23,7 @@ def digits_arrays(test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
     for c in range(10):
         idx = np.flatnonzero(labels == c)
         if len(idx) <= test_per_class:
-            raise ParamsError(f"digits: test_per_class={test_per_class} leaves no training images of class {c}")
+            raise DataError(f"digits: test_per_class={test_per_class} leaves no training images of class {c}")
         test_idx.append(rng.permutation(idx)[:test_per_class])
     test = np.sort(np.concatenate(test_idx))
     train = np.setdiff1d(np.arange(len(labels)), test)

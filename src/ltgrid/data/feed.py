@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.device import to_device
 from ltgrid.data import autoaugment
@@ -65,14 +65,14 @@ def augment_settings(augment: dict[str, Any]) -> dict[str, Any]:
     """The in-memory feed's augmentation switches, checked: one clear error naming a bad value."""
     policy = augment.get("autoaugment")
     if policy is not None and policy not in POLICIES:
-        raise ParamsError(f"augment.autoaugment = {policy!r}: known policies are {sorted(POLICIES)} (or null: off)")
+        raise DataError(f"augment.autoaugment = {policy!r}: known policies are {sorted(POLICIES)} (or null: off)")
     for key, default, least in (("crop_padding", 0, 0), ("cutout", 0, 0), ("cutout_holes", 1, 1)):
         value = augment.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ParamsError(f"augment.{key} = {value!r}: a whole number, {least} or more")
+            raise DataError(f"augment.{key} = {value!r}: a whole number, {least} or more")
     rotate = augment.get("rotate", 0)
     if isinstance(rotate, bool) or not isinstance(rotate, (int, float)) or not 0 <= rotate <= 180:
-        raise ParamsError(f"augment.rotate = {rotate!r}: the largest angle in degrees, 0 to 180 (0: off)")
+        raise DataError(f"augment.rotate = {rotate!r}: the largest angle in degrees, 0 to 180 (0: off)")
     return {"crop_padding": int(augment.get("crop_padding", 0)), "hflip": bool(augment.get("hflip", False)),
             "rotate": float(rotate), "autoaugment": policy, "cutout": int(augment.get("cutout", 0)),
             "cutout_holes": int(augment.get("cutout_holes", 1))}
@@ -111,7 +111,7 @@ class InMemoryFeed:
         if normalize and normalize.get("mean") is not None:
             mean, std = (torch.tensor(normalize[k], dtype=torch.float32, device=self.device) for k in ("mean", "std"))
             if len(mean) != self.in_channels:
-                raise ParamsError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
+                raise DataError(f"normalize {normalize.get('name')!r} has {len(mean)} channels, the images {self.in_channels}")
             return mean, std
         pixels = self.train_x.double() / 255.0
         return pixels.mean(dim=(0, 2, 3)).float(), pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).float()
@@ -187,7 +187,7 @@ def eval_arrays(ds: ArrayDataset, split: dict[str, Any]) -> dict[str, tuple[np.n
     if split.get("val_source", "train") == "test":
         test_idx = np.asarray(split["test_indices"], dtype=np.int64)
         if np.intersect1d(test_idx, val_idx).size:
-            raise ParamsError("split file: val_indices and test_indices share test images; rebuild the split")
+            raise DataError("split file: val_indices and test_indices share test images; rebuild the split")
         return {"test": (ds.test_x[test_idx], ds.test_y[test_idx]), "val": (ds.test_x[val_idx], ds.test_y[val_idx])}
     sets = {"test": (ds.test_x, ds.test_y)}
     if len(val_idx):

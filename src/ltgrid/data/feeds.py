@@ -11,7 +11,7 @@ import torch
 from ltgrid.data.arrays import load_arrays
 from ltgrid.data.feed import InMemoryFeed
 from ltgrid.data.listfile_feed import listfile_feed
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 from ltgrid.io import open_npz
 from ltgrid.registry import Registry
 
@@ -38,7 +38,7 @@ def dataset_format(path: str) -> str:
     """The `format` a prepared dataset file declares (`prepare` always writes it)."""
     with open_npz(path) as z:
         if "format" not in z.files:
-            raise ParamsError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
+            raise DataError(f"{path} declares no format: not a dataset.npz that `python -m ltgrid prepare` wrote")
         return str(z["format"])
 
 

@@ -25,18 +25,18 @@ import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.sources import SourceError, checked_members, fetch, open_archive, read_member
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 SPLITS = ("train", "test")
 
 
 def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
     if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
-        raise ParamsError(f"classes must be a non-empty list of class folder names in label order, got {classes!r}")
+        raise DataError(f"classes must be a non-empty list of class folder names in label order, got {classes!r}")
     names = tuple(str(c) for c in classes)
     dupes = sorted({c for c in names if names.count(c) > 1})
     if dupes:
-        raise ParamsError(f"classes lists {dupes} more than once")
+        raise DataError(f"classes lists {dupes} more than once")
     return names
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ltgrid.data.sources import SourceError, verified_file
 from ltgrid.io import atomic_path, open_npz
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 SETS = ("train", "val", "test")
 
@@ -130,7 +130,7 @@ def check_expected(ds: ListFileDataset, expect: dict[str, int]) -> None:
     }
     unknown = sorted(set(expect) - set(found) - {"val_images"})
     if unknown:
-        raise ParamsError(f"source.expect: unknown key(s) {unknown}; allowed: {sorted(found)}")
+        raise DataError(f"source.expect: unknown key(s) {unknown}; allowed: {sorted(found)}")
     bad = [f"{k}: expected {v}, the split files give {found.get(k)}" for k, v in expect.items() if found.get(k) != v]
     if bad:
         raise SourceError("split files do not match source.expect: " + "; ".join(bad))

@@ -23,7 +23,7 @@ from ltgrid.data.device import to_device
 from ltgrid.data.listfile import ListFileDataset
 from ltgrid.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from ltgrid.data.sources import SourceError
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError, SettingError
 
 CHUNK = 64  # images per worker task: a batch of 512 is decoded by 8 workers at once
 WORKERS_ENV = "LTGRID_LOADER_WORKERS"
@@ -133,7 +133,7 @@ def default_workers() -> int:
     env = os.environ.get(WORKERS_ENV)
     if env is not None:
         if not env.isdigit():
-            raise ParamsError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
+            raise SettingError(f"{WORKERS_ENV}={env!r}: expected a number of worker processes (0 = decode in-process)")
         return int(env)
     return max(1, min(32, len(os.sched_getaffinity(0)) - 1))
 
@@ -166,10 +166,10 @@ class ListFileFeed:
         self.in_channels = 3
         train_idx = np.asarray(split["train_indices"], dtype=np.int64)
         if len(split.get("val_indices") or []):
-            raise ParamsError("list-file datasets take their validation set from the val split file, not from the split")
+            raise DataError("list-file datasets take their validation set from the val split file, not from the split")
         normalize = normalize or {"name": "imagenet", "mean": IMAGENET_MEAN, "std": IMAGENET_STD}
         if normalize.get("mean") is None:
-            raise ParamsError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
+            raise DataError("normalize 'split' needs the training pixels in memory; list-file datasets take constants")
         paths = {"train": ds.paths["train"][train_idx]}
         self.train_labels = torch.from_numpy(ds.labels["train"][train_idx]).long()
         self._train_y = self.train_labels.to(device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2023, 0.1994, 0.2010)
@@ -31,12 +31,12 @@ def resolve_normalize(setting: Any, source_kind: str) -> dict[str, Any]:
         setting = SOURCE_DEFAULTS.get(source_kind, "split")
     if isinstance(setting, str):
         if setting not in PRESETS:
-            raise ParamsError(f"normalize = {setting!r}: not a preset ({', '.join(PRESETS)}) nor {{mean, std}}")
+            raise DataError(f"normalize = {setting!r}: not a preset ({', '.join(PRESETS)}) nor {{mean, std}}")
         return {"name": setting, **PRESETS[setting]}
     if not isinstance(setting, dict) or set(setting) != {"mean", "std"}:
-        raise ParamsError(f"normalize = {setting!r}: give a preset ({', '.join(PRESETS)}) or exactly {{mean, std}}")
+        raise DataError(f"normalize = {setting!r}: give a preset ({', '.join(PRESETS)}) or exactly {{mean, std}}")
     mean, std = setting["mean"], setting["std"]
     lists = all(isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v) for v in (mean, std))
     if not lists or len(mean) != len(std) or min(std) <= 0:
-        raise ParamsError(f"normalize: mean and std must be equal-length lists of numbers, std > 0; got {setting!r}")
+        raise DataError(f"normalize: mean and std must be equal-length lists of numbers, std > 0; got {setting!r}")
     return {"name": "custom", "mean": [float(x) for x in mean], "std": [float(x) for x in std]}

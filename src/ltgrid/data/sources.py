@@ -20,7 +20,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
-from ltgrid.errors import ParamsError, UserError
+from ltgrid.errors import DataError, UserError
 from ltgrid.io import umask_mode
 
 _CHUNK = 1 << 20
@@ -44,10 +44,10 @@ class UnsafeArchiveError(SourceError):
 def _expected_digests(md5: str | None, sha256: str | None) -> dict[str, str]:
     wanted = {name: value for name, value in (("md5", md5), ("sha256", sha256)) if value is not None}
     if not wanted:
-        raise ParamsError("a source needs an md5 or sha256 checksum; refusing to use unverified data")
+        raise DataError("a source needs an md5 or sha256 checksum; refusing to use unverified data")
     for name, value in wanted.items():
         if not isinstance(value, str) or not re.fullmatch(f"[0-9a-f]{{{_HEX_DIGITS[name]}}}", value.lower()):
-            raise ParamsError(f"{name} checksum {value!r} is not {_HEX_DIGITS[name]} hex digits")
+            raise DataError(f"{name} checksum {value!r} is not {_HEX_DIGITS[name]} hex digits")
     return {name: value.lower() for name, value in wanted.items()}
 
 
@@ -70,10 +70,10 @@ def verified_file(spec: Any, where: str, kind: str, hint: str = "") -> tuple[Pat
     """The file a params entry {path, md5?, sha256?} names, checked against every digest it gives
     (read once); returns the path and both digests. `where` names the entry, `kind` the file."""
     if not isinstance(spec, dict) or "path" not in spec:
-        raise ParamsError(f"{where} must be {{path, md5?, sha256?}}, got {spec!r}")
+        raise DataError(f"{where} must be {{path, md5?, sha256?}}, got {spec!r}")
     unknown = sorted(set(spec) - {"path", "md5", "sha256"})
     if unknown:
-        raise ParamsError(f"{where}: unknown key(s) {unknown}; allowed: path, md5, sha256")
+        raise DataError(f"{where}: unknown key(s) {unknown}; allowed: path, md5, sha256")
     path = Path(spec["path"]).expanduser()
     if not path.is_file():
         raise SourceError(f"{where}.path: {kind} {path} does not exist{hint}")

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 
 from ltgrid.io import open_npz, read_json, write_json
-from ltgrid.errors import ParamsError
+from ltgrid.errors import DataError
 
 
 def lt_counts(n_max: int, num_classes: int, rho: float) -> list[int]:
     """Exponential long-tail profile; computed as n_max * (1/rho)^(i/(C-1)) like the reference code."""
     if rho < 1:
-        raise ParamsError(f"imbalance ratio rho must be >= 1, got {rho}")
+        raise DataError(f"imbalance ratio rho must be >= 1, got {rho}")
     if num_classes == 1:
         return [int(n_max)]
     return [int(n_max * (1.0 / rho) ** (i / (num_classes - 1.0))) for i in range(num_classes)]
@@ -51,10 +51,10 @@ def given_split(train_y: np.ndarray, rho: float, seed: int, num_classes: int | N
     counts = np.bincount(train_y, minlength=num_classes or 0)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        raise ParamsError(f"split mode 'given': class(es) {empty[:10].tolist()} have no training image")
+        raise DataError(f"split mode 'given': class(es) {empty[:10].tolist()} have no training image")
     own = counts.max() / counts.min()
     if not np.isclose(rho, own, rtol=1e-6):
-        raise ParamsError(
+        raise DataError(
             f"split mode 'given': ratio rho={rho:g} is not the split files' own ratio "
             f"{int(counts.max())}/{int(counts.min())} = {own:g}; set the dataset's ratios to [{own:g}]"
         )
@@ -74,14 +74,14 @@ def holdout_slice(test_y: np.ndarray, per_class: int, seed: int) -> tuple[list[i
     (sorted) reported. Raises naming the class when one has too few test images to leave any."""
     test_y = np.asarray(test_y)
     if not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise ParamsError(f"test_holdout_per_class must be an integer >= 1, got {per_class!r}")
+        raise DataError(f"test_holdout_per_class must be an integer >= 1, got {per_class!r}")
     num_classes = int(test_y.max()) + 1
     rng = np.random.RandomState(seed)
     held = []
     for c in range(num_classes):
         idx = np.flatnonzero(test_y == c)
         if len(idx) <= per_class:
-            raise ParamsError(
+            raise DataError(
                 f"test_holdout_per_class={per_class}: class {c} has only {len(idx)} test images; "
                 "hold out fewer so that some remain to report on"
             )
@@ -95,7 +95,7 @@ def holdout_slice(test_y: np.ndarray, per_class: int, seed: int) -> tuple[list[i
 def with_test_holdout(split: dict[str, Any], test_y: np.ndarray, per_class: int, seed: int) -> dict[str, Any]:
     """A split whose validation set is a held-out slice of the test set (see the module docstring)."""
     if split["val_indices"]:
-        raise ParamsError("test_holdout_per_class and val_per_class both give a validation set: set only one")
+        raise DataError("test_holdout_per_class and val_per_class both give a validation set: set only one")
     held, rest = holdout_slice(test_y, per_class, seed)
     return {**split, "val_source": "test", "val_indices": held, "test_indices": rest,
             "test_holdout_per_class": int(per_class)}
@@ -115,21 +115,21 @@ def make_split(
     """Return {"counts", "train_indices", "val_indices", ...} for one (dataset, rho, seed)."""
     if test_holdout_per_class:
         if test_y is None:
-            raise ParamsError("test_holdout_per_class needs the test labels")
+            raise DataError("test_holdout_per_class needs the test labels")
         split = make_split(train_y, rho, seed, n_max, val_per_class, mode, num_classes)
         return with_test_holdout(split, test_y, test_holdout_per_class, seed)
     if mode == "given":
         if n_max is not None or val_per_class:
-            raise ParamsError(
+            raise DataError(
                 f"split mode 'given' keeps the split files as they are: drop n_max ({n_max}) and "
                 f"val_per_class ({val_per_class}) (the val split file is the validation set)"
             )
         return given_split(train_y, rho, seed, num_classes)
     if mode != "profile":
-        raise ParamsError(f"split mode {mode!r}: expected 'profile' or 'given'")
+        raise DataError(f"split mode {mode!r}: expected 'profile' or 'given'")
     train_y = np.asarray(train_y)
     if val_per_class < 0:
-        raise ParamsError(f"val_per_class must be >= 0, got {val_per_class}")
+        raise DataError(f"val_per_class must be >= 0, got {val_per_class}")
     num_classes = int(train_y.max()) + 1
     available = np.bincount(train_y, minlength=num_classes)
     n_max = int(available[0]) if n_max is None else int(n_max)
@@ -139,13 +139,13 @@ def make_split(
     for c in range(num_classes):
         idx = np.flatnonzero(train_y == c)
         if counts[c] > len(idx):
-            raise ParamsError(f"class {c} has {len(idx)} images but the profile (n_max={n_max}, rho={rho}) asks {counts[c]}")
+            raise DataError(f"class {c} has {len(idx)} images but the profile (n_max={n_max}, rho={rho}) asks {counts[c]}")
         rng.shuffle(idx)
         keep.append(idx[: counts[c]])
         if val_per_class:
             left = idx[counts[c] :]
             if len(left) < val_per_class:
-                raise ParamsError(
+                raise DataError(
                     f"val_per_class={val_per_class}: class {c} has only {len(left)} images left out of the "
                     f"LT split (n_max={n_max}); lower val_per_class or n_max (class 0 keeps n_max images, "
                     f"so n_max can be at most {int(available[0]) - val_per_class})"
@@ -200,9 +200,9 @@ def read_split(path: str | Path, data: str | Path) -> dict[str, Any]:
     split = read_json(path)
     for key in ("counts", "train_indices", "val_indices"):
         if key not in split:
-            raise ParamsError(f"split file {path} lacks {key!r}")
+            raise DataError(f"split file {path} lacks {key!r}")
     if split.get("labels_sha256") != labels_digest(data):
-        raise ParamsError(
+        raise DataError(
             f"split file {path} was not drawn on the labels {data} holds now (the dataset was prepared "
             "again since, or the split predates labels_sha256): delete the split file and rerun"
         )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ltgrid import cell_files as cf
-from ltgrid.errors import UserError
+from ltgrid.errors import ContractError
 from ltgrid.io import open_npz, read_json, write_json, write_text
 from ltgrid.evaluate.metrics import compute_metrics
 from ltgrid.evaluate.protocols import PROTOCOLS, TS_KEYS
@@ -48,17 +48,13 @@ def read_run(cell_dir: str | Path) -> dict[str, Any]:
     return read_json(Path(cell_dir) / cf.RUN)
 
 
-class PredictionsError(UserError, ValueError):
-    """A predictions.npz this code cannot read: written by a newer version of the project."""
-
-
 def read_predictions(path: Path) -> dict[str, np.ndarray]:
     """Every array of a cell's predictions.npz, its format checked (cell_files: no version is format 1)."""
     with open_npz(path) as z:
         preds = {k: z[k] for k in z.files}
     version = int(preds.pop(cf.FORMAT_KEY, 1))
     if version > cf.PREDICTIONS_FORMAT:
-        raise PredictionsError(f"{path}: predictions format {version}, but this code reads format "
+        raise ContractError(f"{path}: predictions format {version}, but this code reads format "
                                f"{cf.PREDICTIONS_FORMAT} at most; update the project or delete the cell to retrain it")
     return preds
 

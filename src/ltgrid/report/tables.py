@@ -19,7 +19,7 @@ from ltgrid.errors import ReportError
 from ltgrid.evaluate.protocols import PROTOCOLS
 from ltgrid.io import write_text
 from ltgrid.report.outputs import GROUPINGS, TABLE_METRICS, agnostic_stems
-from ltgrid.report.published import EMPTY, PUBLISHED_METRICS, Published
+from ltgrid.params.published import EMPTY, PUBLISHED_METRICS, Published
 from ltgrid.report.render import FORMATS, RENDERERS, Table
 from ltgrid.report.rows import (aggregate, column_label, columns_of, format_stat, frame, has_temperature, log,
                                 methods_of, metric_values, seed_note)

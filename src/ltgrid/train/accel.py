@@ -27,7 +27,7 @@ from typing import Any, Callable, ContextManager
 
 import torch
 from torch import Tensor, nn
-from ltgrid.errors import ParamsError
+from ltgrid.errors import SettingError
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
@@ -76,7 +76,7 @@ class FastForward(nn.Module):
             note(f"amp_bf16 ignored on {device.type}: bf16 autocast is used on CUDA only")
         self._autocast = autocast_context(device, amp_bf16)
         if compile_mode is not None and compile_mode not in COMPILE_MODES:
-            raise ParamsError(f"compile_mode {compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
+            raise SettingError(f"compile_mode {compile_mode!r} is not one of {', '.join(COMPILE_MODES)}")
         if compile_mode and not compile:
             note(f"compile_mode={compile_mode} ignored: compile is off")
         if compile and compile_mode in ("reduce-overhead", "max-autotune") and device.type != "cuda":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from ltgrid.errors import ParamsError
+from ltgrid.errors import SettingError
 
 ENV = "LTGRID_FAULT"
 KINDS = ("nan_loss", "oom")
@@ -36,7 +36,7 @@ def parse(text: str | None) -> Fault | None:
         return None
     match = re.fullmatch(r"(\w+)@(\d+):(\d+)", text.strip())
     if match is None or match.group(1) not in KINDS:
-        raise ParamsError(f"{ENV}={text!r}: expected <kind>@<epoch>:<batch> with kind one of {list(KINDS)}")
+        raise SettingError(f"{ENV}={text!r}: expected <kind>@<epoch>:<batch> with kind one of {list(KINDS)}")
     return Fault(match.group(1), int(match.group(2)), int(match.group(3)))
 
 

@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
-from ltgrid.errors import ParamsError
+from ltgrid.errors import SettingError
 
 ENV_IDS = "LTGRID_GPU_IDS"  # comma-separated ids to hand out (fake ids in tests)
 ENV_SLOTS = "LTGRID_SLOTS_PER_GPU"  # concurrent jobs allowed per GPU
@@ -71,7 +71,7 @@ def gpu_lease(
         return
     slots = int(slots_per_gpu or os.environ.get(ENV_SLOTS) or 1)
     if slots < 1:
-        raise ParamsError(f"{ENV_SLOTS} must be >= 1, got {slots}")
+        raise SettingError(f"{ENV_SLOTS} must be >= 1, got {slots}")
     lock_dir = Path(lock_dir or default_lock_dir())
     lock_dir.mkdir(parents=True, exist_ok=True)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import yaml
 
 from ltgrid.errors import ParamsError
-from ltgrid.params import format_rho
+from ltgrid.params.loading import format_rho
 
 PROTOCOL_WORDS = {"final": "final epoch", "best_val": "best epoch on a validation split",
                   "best_test": "best epoch on the test set"}
