@@ -65,7 +65,7 @@ def test_every_builder_in_the_table_takes_what_build_model_passes(name) -> None:
     """models/names.py is the one table of models: each builder is where it says and takes exactly
     (num_classes, in_channels, normed_classifier), so build_model can build any of them."""
     assert argument_problem(builder(MODEL_TABLE[name].builder), ("num_classes", "in_channels", "normed_classifier")) is None
-    assert MODELS.names() == sorted(MODEL_TABLE)
+    assert MODELS.get(name) is builder(MODEL_TABLE[name].builder)  # (a plugin may register more models)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
