@@ -74,6 +74,7 @@ def dataset(case: dict[str, Any], work: Path) -> tuple[Path, Path]:
 
 def cell(case: dict[str, Any], epochs: int) -> dict[str, Any]:
     """The resolved cell (ltgrid.cell_spec.CellSpec's fields), its recipe filled as params fill one."""
+    from ltgrid.methods.spec import filled_spec
     from ltgrid.params import fill_recipe
 
     recipe = fill_recipe({
@@ -82,7 +83,7 @@ def cell(case: dict[str, Any], epochs: int) -> dict[str, Any]:
         "lr_schedule": {}, "augment": {"crop_padding": 0, "hflip": True},
     })
     return {"grid": "ckpt-bench", "dataset": "bench", "rho": 1.0, "split_seed": 0, "method": "ce", "seed": 0,
-            "model": case["model"], "recipe_name": "bench", "recipe": recipe, "method_spec": {},
+            "model": case["model"], "recipe_name": "bench", "recipe": recipe, "method_spec": filled_spec("ce", {}),
             "shots": {"many": 100, "few": 20}, "val_per_class": 0, "test_holdout_per_class": 0, "normalize": None,
             "data_key": "bench"}
 

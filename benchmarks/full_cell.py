@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ltgrid.io import write_json
+from ltgrid.methods.spec import filled_spec
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -37,7 +38,7 @@ def build_cell(epochs: int, cuda: bool, amp: bool, graph: bool, eval_every: int)
     return {
         "grid": "gpu-check", "dataset": "cifar10", "rho": 100.0, "split_seed": 0, "method": "unimix_bayias",
         "seed": 0, "model": "resnet32", "recipe_name": "paper", "recipe": bench_data.paper_recipe(epochs, **extra),
-        "method_spec": bench_data.method_spec("unimix_bayias"), "shots": {"many": 100, "few": 20}, "val_per_class": 0,
+        "method_spec": filled_spec("unimix_bayias", bench_data.method_spec("unimix_bayias")), "shots": {"many": 100, "few": 20}, "val_per_class": 0,
         "test_holdout_per_class": 0, "normalize": None, "data_key": "bench",
     }
 

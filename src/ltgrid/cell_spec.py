@@ -34,7 +34,7 @@ class CellSpec:
     model: str  # the method's own (a multi-expert net), its stage-1 base's, or the dataset's
     recipe_name: str  # the dataset's recipe it started from, for messages
     recipe: dict[str, Any]  # every key filled: epochs, batch_size, optimizer, lr_schedule, augment, ...
-    method_spec: dict[str, Any]  # the library entry with the dataset's and the ratio's overrides
+    method_spec: dict[str, Any]  # the library entry with the dataset's and the ratio's overrides, every part filled
     shots: dict[str, int]
     val_per_class: int
     test_holdout_per_class: int

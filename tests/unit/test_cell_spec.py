@@ -1,6 +1,7 @@
 """The resolved cell as a typed contract (ltgrid.cell_spec): every cell of every shipped grid
-round-trips through it unchanged, so its folder key is the one it always had, and a cell JSON of
-another version is refused with its fields named."""
+round-trips through it unchanged (so its folder key is the same whichever form is read), its method
+comes with every part filled (the train job fills nothing), and a cell JSON of another version is
+refused with its fields named."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from ltgrid import params
 from ltgrid.cell_spec import CellSpec
 from ltgrid.errors import ContractError
+from ltgrid.methods.spec import filled_spec
 
 GRIDS = ["default", "paper-cifar", "recent-digits", "ablation-digits", "paper-inat"]
 
@@ -23,6 +25,9 @@ def test_every_cell_round_trips_through_the_spec(repo_root, monkeypatch, grid):
         assert spec.to_dict() == resolved and spec.key == params.cell_key(resolved)
         assert cell.path(config["grid"], spec.key).endswith(spec.key)
         assert spec.label.startswith(f"{grid}/{cell.dataset}/rho")
+        assert filled_spec(cell.method, spec.method_spec) == spec.method_spec  # filled: a fixed point
+        if spec.base_method is not None:
+            assert filled_spec(spec.base_method, spec.base_method_spec) == spec.base_method_spec
 
 
 def test_a_stage_two_spec_names_its_base_and_a_plain_one_has_no_such_field(repo_root, monkeypatch):

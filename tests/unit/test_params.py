@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from ltgrid import params
+from ltgrid.methods.catalog import PARTS
 
 SCHEMA = params.DEFAULT_SCHEMA
 
@@ -78,7 +79,11 @@ def test_resolved_cell_carries_method_overrides(config):
     config["datasets"]["digits"]["method_overrides"] = {"unimix": {"mixing": {"tau": -0.1}}}
     cell = params.Cell("digits", "10", 0, "unimix", 0)
     resolved = params.resolve_cell(config, cell)
-    assert resolved["method_spec"]["mixing"] == {"name": "unimix", "alpha": 0.8, "tau": -0.1}
+    mixing = resolved["method_spec"]["mixing"]
+    assert {k: mixing[k] for k in ("name", "alpha", "tau")} == {"name": "unimix", "alpha": 0.8, "tau": -0.1}
+    # every part is filled when the grid is read (the train job fills nothing): every declared argument is there
+    assert set(mixing) == {"name", *PARTS["mixing"]["unimix"].args}
+    assert set(resolved["method_spec"]) >= {"loss", "mixing", "sampler", "schedule", "optimizer", "stage2"}
     assert resolved["rho"] == 10.0 and resolved["recipe"]["epochs"] == config["recipes"]["digits"]["epochs"]
 
 

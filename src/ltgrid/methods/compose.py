@@ -69,9 +69,9 @@ class Method:
         return self
 
 
-def loss_needs_normed_classifier(spec: dict[str, Any] | None) -> bool:
-    """Whether a spec's loss wants the cosine classifier, read from its class (nothing built)."""
-    return LOSSES.get(method_parts("base", spec)["loss"]["name"]).needs_normed_classifier
+def loss_needs_normed_classifier(parts: dict[str, Any]) -> bool:
+    """Whether filled parts' loss wants the cosine classifier, read from its class (nothing built)."""
+    return LOSSES.get(parts["loss"]["name"]).needs_normed_classifier
 
 
 def _loss(method: str, entry: dict[str, Any], counts: Tensor) -> Loss:
@@ -83,12 +83,19 @@ def _loss(method: str, entry: dict[str, Any], counts: Tensor) -> Loss:
 
 
 def build_method(name: str, spec: dict[str, Any] | None, class_counts: Tensor) -> Method:
-    """Every part from its params entry (checked and defaulted by `method_parts`) and the
-    training class counts (a part checks its arguments against the real counts here)."""
+    """Every part from its params entry, checked and defaulted by `method_parts` first (tests,
+    benchmarks and the params check build from a written entry)."""
     parts = method_parts(name, spec)
     problem = pairing_problem(parts)
     if problem:
         raise PartError(f"method {name!r}: {problem}")
+    return assemble_method(name, parts, class_counts)
+
+
+def assemble_method(name: str, parts: dict[str, Any], class_counts: Tensor) -> Method:
+    """The method from parts already filled and checked (a resolved cell's `method_spec`, made by
+    spec.filled_spec when the grid was read) and the training class counts: a part checks its
+    arguments against the real counts here, nothing else is filled or checked."""
     counts = torch.as_tensor(class_counts, dtype=torch.float64)
     loss, mixing, sampler = _loss(name, parts["loss"], counts), dict(parts["mixing"]), dict(parts["sampler"])
     stage2 = Stage2Spec(**parts["stage2"]) if parts["stage2"] is not None else None

@@ -1,6 +1,7 @@
 """A method's spec in params, checked and completed without torch (methods/catalog.py declares
 every argument): the params check validates every method of a grid through it
-(methods/validation.py), and `build_method` builds the parts from what `method_parts` returns.
+(methods/validation.py), a resolved cell carries its `filled_spec`, and `assemble_method` builds
+the parts from it.
 
 Params spell a method as, for example::
 
@@ -74,6 +75,13 @@ def method_parts(name: str, spec: dict[str, Any] | None) -> dict[str, Any]:
     parts["optimizer"] = _optimizer(name, spec.get("optimizer"))
     parts["stage2"] = _stage2(name, spec.get("stage2"))
     return parts
+
+
+def filled_spec(name: str, spec: dict[str, Any] | None) -> dict[str, Any]:
+    """The params entry with every part filled and checked (`method_parts`) beside its other keys
+    (model, recipe, description): what a resolved cell carries, so the train job fills nothing.
+    Filling is idempotent: a filled spec fills to itself."""
+    return {**(spec or {}), **method_parts(name, spec)}
 
 
 def _optimizer(method: str, optimizer: Any) -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Any
 from ltgrid.cell_files import CELL_DIR
 from ltgrid.cell_spec import CellSpec, fingerprint
 from ltgrid.data.normalization import resolve_normalize
+from ltgrid.methods.spec import filled_spec
 from ltgrid.params import plugins, sweeps
 from ltgrid.params.library import dataset_methods, method_model, method_recipe, method_spec, stage1_base
 from ltgrid.params.loading import dataset, format_rho
@@ -58,7 +59,7 @@ def resolve_cell(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
         "model": method_model(config, cell.dataset, cell.method, cell.rho),
         "recipe_name": ds["recipe"],
         "recipe": method_recipe(config, cell.dataset, cell.method, cell.rho),
-        "method_spec": method_spec(config, cell.dataset, cell.method, cell.rho),
+        "method_spec": filled_spec(cell.method, method_spec(config, cell.dataset, cell.method, cell.rho)),
         "shots": ds["shots"],
         "val_per_class": ds["split"]["val_per_class"],
         "test_holdout_per_class": ds["split"]["test_holdout_per_class"],
@@ -99,7 +100,7 @@ def base_fields(config: dict[str, Any], cell: Cell) -> dict[str, Any]:
     base = stage1_base(config, cell.dataset, cell.method)
     if base is None:
         return {}
-    return {"base_method": base, "base_method_spec": method_spec(config, cell.dataset, base, cell.rho)}
+    return {"base_method": base, "base_method_spec": filled_spec(base, method_spec(config, cell.dataset, base, cell.rho))}
 
 
 def split_params(config: dict[str, Any], name: str) -> dict[str, Any]:

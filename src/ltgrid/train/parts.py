@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from ltgrid.cell_spec import CellSpec
 from ltgrid.data.feeds import build_feed
 from ltgrid.data.splits import read_split
-from ltgrid.methods.compose import Method, build_method, loss_needs_normed_classifier
+from ltgrid.methods.compose import Method, assemble_method, loss_needs_normed_classifier
 from ltgrid.methods.head import init_classifier_bias, undecayed
 from ltgrid.models import build_model
 from ltgrid.train.accel import fast_forward
@@ -50,7 +50,7 @@ def build_parts(spec: CellSpec, data_path: str | Path, split_path: str | Path,
     channels_last = bool(recipe.get("channels_last", device.type == "cuda"))  # unset: on for CUDA
     feed = build_feed(str(data_path), split, device, recipe, channels_last, spec.normalize)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
-    method = build_method(spec.method, spec.method_spec, counts).to(device)
+    method = assemble_method(spec.method, spec.method_spec, counts).to(device)
     base_spec = spec.base_method_spec
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(spec.model, feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
