@@ -2,14 +2,15 @@
 
 The one place a part's arguments are declared (with the rules of methods/rules.py): params are checked against it when a grid is
 loaded (so `snakemake -n` never imports torch), and the part registries fill its defaults and
-check values when they build a part. A part registered under a name must be declared here
-with the same argument names (the registry refuses it otherwise); its own constructor then
-checks only what needs the data (e.g. a test prior's length against the class count).
+check values when they build a part. Each built-in part's declaration also names its factory
+("module:attr", imported when the part is first built); tests/unit/test_catalog.py checks every
+factory takes exactly the declared arguments. The constructor then checks only what needs the
+data (e.g. a test prior's length against the class count).
 """
 
 from __future__ import annotations
 
-import inspect
+import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -68,54 +69,74 @@ LOSS_OPTIONS = Declaration({
     "reduction": Arg("mean", OneOf(("mean", "weighted_mean"))),
 }, relation=_drw_needs_weighting)
 
+# where each built-in part lives: its factory is imported when the part is first built
+_LOSS, _MIX, _SAMPLER = "ltgrid.methods.losses.", "ltgrid.methods.mixing.", "ltgrid.methods.samplers."
 PARTS: dict[str, dict[str, Declaration]] = {
     "loss": {
-        "ce": Declaration(),
+        "ce": Declaration(factory=_LOSS + "ce:CrossEntropy"),
         # weight_in_modulator: (1 - p_y^{w_y})^gamma, the LDAM-DRW code's FocalLoss(weight=w)
-        "focal": Declaration({"gamma": Arg(1.0, Number(ge=0)), "weight_in_modulator": Arg(False, Boolean())}, "focal "),
+        "focal": Declaration(
+            {"gamma": Arg(1.0, Number(ge=0)), "weight_in_modulator": Arg(False, Boolean())}, "focal ",
+            factory=_LOSS + "ce:Focal",
+        ),
         # Cui et al.'s one-vs-rest sigmoid focal loss (their classifier bias prior comes with it)
-        "sigmoid_focal": Declaration({"gamma": Arg(1.0, Number(ge=0))}, "sigmoid_focal "),
-        "ldam": Declaration({"max_margin": Arg(0.5, Number(ge=0)), "s": Arg(30.0, Number(gt=0))}, "ldam "),
-        "la": Declaration({"tau": Arg(1.0, Number())}, "la "),
-        "balanced_softmax": Declaration(),
-        "bayias": Declaration({"test_prior": Arg(None, PositiveNumbers())}, "bayias "),
+        "sigmoid_focal": Declaration(
+            {"gamma": Arg(1.0, Number(ge=0))}, "sigmoid_focal ", factory=_LOSS + "sigmoid:SigmoidFocal"
+        ),
+        "ldam": Declaration(
+            {"max_margin": Arg(0.5, Number(ge=0)), "s": Arg(30.0, Number(gt=0))}, "ldam ", factory=_LOSS + "ldam:LDAM"
+        ),
+        "la": Declaration({"tau": Arg(1.0, Number())}, "la ", factory=_LOSS + "prior:LogitAdjusted"),
+        "balanced_softmax": Declaration(factory=_LOSS + "prior:BalancedSoftmax"),
+        "bayias": Declaration({"test_prior": Arg(None, PositiveNumbers())}, "bayias ", factory=_LOSS + "prior:Bayias"),
         # BalPoE (emasa/BalPoE-CalibratedLT model/loss.py BSExpertLoss): expert k's CE on s z_k + (1 - lambda_k) log pi,
         # averaged over experts; lambdas [1, 0, -1] are their configs' tau_list [0, 1, 2] (tau_k = 1 - lambda_k)
         "balpoe": Declaration({
             "lambdas": Arg([1.0, 0.0, -1.0], Numbers()), "s": Arg(30.0, Number(gt=0)),
             "test_prior": Arg(None, PositiveNumbers()),
-        }, "balpoe "),
+        }, "balpoe ", factory=_LOSS + "balpoe:BalancedPoE"),
         "las": Declaration({
             "head": Arg(0.3, Number(ge=0, lt=1)), "tail": Arg(0.0, Number(ge=0, lt=1)),
             "shape": Arg("concave", OneOf(("concave", "linear", "convex"))),
-        }, "las "),
+        }, "las ", factory=_LOSS + "smoothing:LabelAwareSmoothing"),
         # GLMC (ynu-yangpeng/GLMC Trainer.py; defaults: main.py's, the CIFAR commands set their own): the re-balanced
         # branch's label weights n_c^-label_weighting (scaled to sum to C), the consistency term's weight
         "glmc": Declaration({
             "label_weighting": Arg(1.0, Number(ge=0)), "contrast_weight": Arg(10.0, Number(ge=0)),
-        }, "glmc "),
+        }, "glmc ", factory=_LOSS + "glmc:GlmcLoss"),
     },
     "mixing": {
-        "none": Declaration(),
+        "none": Declaration(factory="ltgrid.methods.base:Mixing"),
         # per: one factor per batch (Zhang et al.'s and MiSLAS's mixup_data) or one per sample
-        "mixup": Declaration({"alpha": Arg(1.0, ALPHA), "per": Arg("batch", OneOf(("batch", "sample")))}, "mixup "),
+        "mixup": Declaration(
+            {"alpha": Arg(1.0, ALPHA), "per": Arg("batch", OneOf(("batch", "sample")))}, "mixup ",
+            factory=_MIX + "mixup:Mixup",
+        ),
         "remix": Declaration(
-            {"alpha": Arg(1.0, ALPHA), "kappa": Arg(3.0, Number(ge=1)), "tau": Arg(0.5, Number(ge=0, le=1))}, "remix "
+            {"alpha": Arg(1.0, ALPHA), "kappa": Arg(3.0, Number(ge=1)), "tau": Arg(0.5, Number(ge=0, le=1))}, "remix ",
+            factory=_MIX + "remix:Remix",
         ),
         "unimix": Declaration(
-            {"alpha": Arg(0.8, ALPHA), "tau": Arg(-0.5, Number()), "mode": Arg("wrap", OneOf(("wrap", "clip")))}, "unimix "
+            {"alpha": Arg(0.8, ALPHA), "tau": Arg(-0.5, Number()), "mode": Arg("wrap", OneOf(("wrap", "clip")))},
+            "unimix ", factory=_MIX + "unimix:UniMix",
         ),
         # GLMC: lam ~ Beta(alpha, alpha) once per batch (utils/util.py GLMC_mixed's alpha = 1; main.py's --beta is
         # drawn but unused); partners drawn with P(i) prop. n_{y_i}^-resample_weighting (main.py's weighted loader)
-        "glmc": Declaration({"alpha": Arg(1.0, ALPHA), "resample_weighting": Arg(0.2, Number(ge=0))}, "glmc "),
+        "glmc": Declaration(
+            {"alpha": Arg(1.0, ALPHA), "resample_weighting": Arg(0.2, Number(ge=0))}, "glmc ",
+            factory=_MIX + "glmc:GlmcMixing",
+        ),
     },
     "sampler": {
-        **{name: Declaration() for name in ("instance", "class_balanced", "square_root", "progressive")},
+        "instance": Declaration(factory=_SAMPLER + "instance:InstanceBalanced"),
+        "class_balanced": Declaration(factory=_SAMPLER + "class_aware:ClassBalanced"),
+        "square_root": Declaration(factory=_SAMPLER + "class_aware:SquareRoot"),
+        "progressive": Declaration(factory=_SAMPLER + "class_aware:ProgressivelyBalanced"),
         "class_cycle": Declaration({
             "per_visit": Arg(1, Integer(ge=1)),
             "epoch": Arg("images", OneOf(CYCLE_EPOCHS)),
             "batch": Arg(None, OptionalInteger(ge=1)),
-        }, "class_cycle ", relation=_cycle_epoch_needs_batch),
+        }, "class_cycle ", relation=_cycle_epoch_needs_batch, factory=_SAMPLER + "class_cycle:ClassCycle"),
     },
 }
 SCHEDULE = Declaration({"mix_off_last": Arg(0, Integer(ge=0))})
@@ -208,29 +229,39 @@ def split_loss_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
 
 class PartRegistry(Registry[T]):
-    """A registry of one part family whose arguments are declared in this module: registering
-    checks the factory takes exactly the declared arguments; building fills and checks them."""
+    """A registry of one part family whose built-ins are this module's table: a built-in's factory
+    is imported from its declaration when first asked for (tests/unit/test_catalog.py checks each
+    takes exactly its declared arguments); a plugin's part registers with the decorator and is
+    declared by its own signature. Building fills and checks the arguments."""
 
     def __init__(self, family: str) -> None:
         super().__init__(family)
         self.family = family
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-        """A built-in part must match its declaration in PARTS; a part declared nowhere (a plugin's)
-        is declared by its own signature, and its values are checked by building it."""
-
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
-            if name not in PARTS[self.family]:
-                if factory.__module__.startswith("ltgrid."):
-                    raise ValueError(f"{self.family} {name!r}: declare its arguments in PARTS of {__name__} first")
-                PARTS[self.family][name] = from_signature(factory, name)
-            declared = PARTS[self.family][name]
-            takes = set(inspect.signature(factory).parameters) - {"class_counts"}
-            if takes != set(declared.args):
-                raise ValueError(f"{self.family} {name!r} takes {sorted(takes)} but {__name__} declares {sorted(declared.args)}")
+            declared = PARTS[self.family].get(name)
+            if declared is not None and declared.factory is not None:
+                raise ValueError(f"{self.family} {name!r} is a built-in part ({declared.factory}); name yours otherwise")
+            if factory.__module__.startswith("ltgrid."):
+                raise ValueError(f"{self.family} {name!r}: a built-in part is declared, with its factory, in PARTS of {__name__}")
+            PARTS[self.family].setdefault(name, from_signature(factory, name))
             return Registry.register(self, name)(factory)
 
         return deco
+
+    def names(self) -> list[str]:
+        return sorted(set(super().names()) | {n for n, d in PARTS[self.family].items() if d.factory is not None})
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def get(self, name: str) -> Callable[..., T]:
+        declared = PARTS[self.family].get(name)
+        if name not in self._factories and declared is not None and declared.factory is not None:
+            module, attr = declared.factory.split(":")
+            self._factories[name] = getattr(importlib.import_module(module), attr)
+        return super().get(name)
 
     def build(self, name: str, **kwargs: Any) -> T:
         factory = self.get(name)

@@ -164,6 +164,7 @@ class Declaration:
     prefix: str = ""
     relation: Callable[[dict[str, Any]], str | None] | None = None
     checked: bool = True  # False: a plugin's part, declared by its signature (values checked by building it)
+    factory: str | None = None  # a built-in part's "module:attr", imported when it is first built
 
 
 def from_signature(factory: Callable[..., Any], name: str) -> Declaration:

@@ -1,4 +1,4 @@
-"""Losses on logits, one class each, registered by name (see base.Loss).
+"""Losses on logits, one class each, built by name from methods/catalog.py's table (see base.Loss).
 
 `build_loss` is the one constructor path: it builds the named loss from its own
 arguments and applies the shared `LossOptions` (class weights, DRW, post-hoc tau).
@@ -11,7 +11,6 @@ from typing import Any
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses import balpoe, ce, glmc, ldam, prior, sigmoid, smoothing  # noqa: F401  (registers the losses)
 from ltgrid.methods.losses.balpoe import BalancedPoE
 from ltgrid.methods.losses.ce import CrossEntropy, Focal
 from ltgrid.methods.losses.glmc import GlmcLoss

@@ -28,10 +28,8 @@ from torch import Tensor
 
 from ltgrid.errors import PartError
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 
-@LOSSES.register("balpoe")
 class BalancedPoE(Loss):
     """Logit-adjusted CE per expert, averaged; eval logits: the experts' mean, bias-corrected."""
 

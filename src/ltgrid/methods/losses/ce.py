@@ -6,10 +6,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 
-@LOSSES.register("ce")
 class CrossEntropy(Loss):
     """Plain softmax cross-entropy: -log softmax(z)_y."""
 
@@ -17,7 +15,6 @@ class CrossEntropy(Loss):
         return F.cross_entropy(logits, target, reduction="none")
 
 
-@LOSSES.register("focal")
 class Focal(Loss):
     """Focal loss (Lin et al. 2017), softmax form: -(1 - p_y)^gamma log p_y; gamma = 0 is CE.
 

@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ltgrid.methods.base import Loss, MixedBatch
-from ltgrid.methods.losses.registry import LOSSES
 from ltgrid.models.resnet_glmc import split_outputs
 
 
@@ -43,7 +42,6 @@ def negative_cosine(p: Tensor, z: Tensor) -> Tensor:
     return -F.cosine_similarity(p, z.detach(), dim=-1).mean()
 
 
-@LOSSES.register("glmc")
 class GlmcLoss(Loss):
     """The GLMC training loss (see the module docstring); `per_sample` is plain CE on fc_cb."""
 

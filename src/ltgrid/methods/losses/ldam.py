@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 
 def ldam_margins(class_counts: Tensor, max_margin: float) -> Tensor:
@@ -16,7 +15,6 @@ def ldam_margins(class_counts: Tensor, max_margin: float) -> Tensor:
     return max_margin * quartic / quartic.max()
 
 
-@LOSSES.register("ldam")
 class LDAM(Loss):
     """CE(s * (z - m_y e_y), y) with z cosine logits; needs the normed classifier."""
 

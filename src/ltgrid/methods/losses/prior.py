@@ -15,7 +15,6 @@ from torch import Tensor
 
 from ltgrid.errors import PartError
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 
 class PriorShiftedCE(Loss):
@@ -32,7 +31,6 @@ class PriorShiftedCE(Loss):
         return F.cross_entropy(logits + self.shift.to(logits.dtype), target, reduction="none")
 
 
-@LOSSES.register("la")
 class LogitAdjusted(PriorShiftedCE):
     """Logit-adjusted loss: CE(z + tau * log pi, y); tau = 0 is CE."""
 
@@ -41,7 +39,6 @@ class LogitAdjusted(PriorShiftedCE):
         self.set_shift(float(tau) * self.log_prior64)
 
 
-@LOSSES.register("balanced_softmax")
 class BalancedSoftmax(PriorShiftedCE):
     """Balanced Softmax: softmax with each exp(z_c) weighted by n_c, i.e. CE(z + log pi, y)."""
 
@@ -50,7 +47,6 @@ class BalancedSoftmax(PriorShiftedCE):
         self.set_shift(self.log_prior64)
 
 
-@LOSSES.register("bayias")
 class Bayias(PriorShiftedCE):
     """Bayias: CE(z + log pi - log p_test, y) at train time; raw z at test time.
 

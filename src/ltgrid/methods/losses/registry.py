@@ -1,4 +1,5 @@
-"""The loss registry, apart from the losses so their modules can register without import cycles."""
+"""The loss registry: the built-in losses of methods/catalog.py's table, imported on first use,
+and any a plugin registers with `register`."""
 
 from __future__ import annotations
 

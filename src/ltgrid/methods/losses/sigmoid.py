@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 
 def sigmoid_focal_terms(logits: Tensor, onehot: Tensor, gamma: float) -> Tensor:
@@ -33,7 +32,6 @@ def sigmoid_focal_terms(logits: Tensor, onehot: Tensor, gamma: float) -> Tensor:
     return (-gamma * (onehot * logits + F.softplus(-logits))).exp() * bce
 
 
-@LOSSES.register("sigmoid_focal")
 class SigmoidFocal(Loss):
     """sum_k (1 - p_t,k)^gamma BCE(z_k, [y = k]) per sample; bias prior -log(C - 1), not decayed."""
 

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
-from ltgrid.methods.losses.registry import LOSSES
 
 SHAPES = ("concave", "linear", "convex")
 
@@ -44,7 +43,6 @@ def label_aware_epsilons(class_counts: Tensor, head: float, tail: float, shape: 
     return head + (head - tail) * torch.sin(3 * math.pi / 2 + math.pi / 2 * x)
 
 
-@LOSSES.register("las")
 class LabelAwareSmoothing(Loss):
     """(1 - eps_y) * (-log p_y) + eps_y * mean_k(-log p_k), eps_y from the class counts."""
 

@@ -1,8 +1,7 @@
-"""Mixing rules, vectorised over the batch, registered by name (see base.Mixing)."""
+"""Mixing rules, vectorised over the batch, built by name from methods/catalog.py's table (see base.Mixing)."""
 
 from __future__ import annotations
 
-from ltgrid.methods.mixing import glmc, mixup, remix, unimix  # noqa: F401  (registers the rules)
 from ltgrid.methods.mixing.draws import beta_draws
 from ltgrid.methods.mixing.glmc import GlmcMixing
 from ltgrid.methods.mixing.mixup import Mixup, mixup_factors

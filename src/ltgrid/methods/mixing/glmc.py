@@ -29,7 +29,6 @@ from torch import Tensor
 
 from ltgrid.methods.base import Draws, MixedBatch, Mixing
 from ltgrid.methods.mixing.draws import beta_draws
-from ltgrid.methods.mixing.registry import MIXINGS
 
 VIEWS = 4  # the batch twice, its partners twice
 
@@ -62,7 +61,6 @@ def box_mask(box: Tensor, height: int, width: int) -> Tensor:
     return ((rows >= r1) & (rows < r2) & (cols >= c1) & (cols < c2))[:, None]
 
 
-@MIXINGS.register("glmc")
 class GlmcMixing(Mixing):
     """Global mixup and local CutMix with re-balanced partners (see the module docstring)."""
 

@@ -7,7 +7,6 @@ from torch import Tensor
 
 from ltgrid.methods.base import Draws, Mixing
 from ltgrid.methods.mixing.draws import beta_draws, permutation_partners
-from ltgrid.methods.mixing.registry import MIXINGS
 
 
 def mixup_factors(n: int, alpha: float, per: str, generator: torch.Generator) -> Tensor:
@@ -21,7 +20,6 @@ def mixup_factors(n: int, alpha: float, per: str, generator: torch.Generator) ->
     raise ValueError(f"mixup per {per!r} is not one of batch, sample")
 
 
-@MIXINGS.register("mixup")
 class Mixup(Mixing):
     """x~ = lam x_i + (1 - lam) x_j, label weight lam for y_i; lam ~ Beta(alpha, alpha) once per
     batch (`per: batch`) or per sample (`per: sample`), j a shuffle of the batch."""

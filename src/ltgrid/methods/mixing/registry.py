@@ -1,4 +1,5 @@
-"""The mixing registry, apart from the rules so their modules can register without import cycles."""
+"""The mixing registry: the built-in mixing rules of methods/catalog.py's table, imported on first use,
+and any a plugin registers with `register`."""
 
 from __future__ import annotations
 
@@ -6,4 +7,3 @@ from ltgrid.methods.base import Mixing
 from ltgrid.methods.catalog import PartRegistry
 
 MIXINGS: PartRegistry[Mixing] = PartRegistry("mixing")
-MIXINGS.register("none")(Mixing)

@@ -7,7 +7,6 @@ from torch import Tensor
 
 from ltgrid.methods.base import Draws, Mixing
 from ltgrid.methods.mixing.draws import beta_draws, permutation_partners
-from ltgrid.methods.mixing.registry import MIXINGS
 
 
 def remix_label_weight(lam: Tensor, count_i: Tensor, count_j: Tensor, kappa: float, tau: float) -> Tensor:
@@ -19,7 +18,6 @@ def remix_label_weight(lam: Tensor, count_i: Tensor, count_j: Tensor, kappa: flo
     return weight
 
 
-@MIXINGS.register("remix")
 class Remix(Mixing):
     """Image factor lam ~ Beta(alpha, alpha); label weight from `remix_label_weight`."""
 

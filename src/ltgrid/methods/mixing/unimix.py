@@ -18,7 +18,6 @@ from torch import Tensor
 
 from ltgrid.methods.base import Draws, Mixing
 from ltgrid.methods.mixing.draws import beta_draws
-from ltgrid.methods.mixing.registry import MIXINGS
 
 FACTOR_MODES = ("wrap", "clip")
 
@@ -43,7 +42,6 @@ def unimix_factor(xi: Tensor, b: Tensor, mode: str = "wrap") -> Tensor:
     raise ValueError(f"unimix factor mode {mode!r} is not one of {', '.join(FACTOR_MODES)}")
 
 
-@MIXINGS.register("unimix")
 class UniMix(Mixing):
     """UniMix with alpha (Beta), tau (partner prior exponent) and the factor `mode`."""
 

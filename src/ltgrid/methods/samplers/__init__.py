@@ -1,8 +1,7 @@
-"""Epoch samplers, registered by name (see base.Sampler)."""
+"""Epoch samplers, built by name from methods/catalog.py's table (see base.Sampler)."""
 
 from __future__ import annotations
 
-from ltgrid.methods.samplers import class_aware, class_cycle, instance  # noqa: F401  (registers the samplers)
 from ltgrid.methods.samplers.class_aware import (
     ClassAwareSampler,
     ClassBalanced,

@@ -12,7 +12,6 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import Sampler
-from ltgrid.methods.samplers.registry import SAMPLERS
 
 
 def power_class_probs(class_counts: Tensor, q: float) -> Tensor:
@@ -51,7 +50,6 @@ class ClassAwareSampler(Sampler):
         return drawn.to(labels.device)
 
 
-@SAMPLERS.register("class_balanced")
 class ClassBalanced(ClassAwareSampler):
     """Each class equally likely (p_c = 1/C), then uniform within the class."""
 
@@ -59,7 +57,6 @@ class ClassBalanced(ClassAwareSampler):
         return power_class_probs(self.class_counts, 0.0)
 
 
-@SAMPLERS.register("square_root")
 class SquareRoot(ClassAwareSampler):
     """p_c proportional to sqrt(n_c) (Mahajan et al. 2018; Kang et al. 2020)."""
 
@@ -67,7 +64,6 @@ class SquareRoot(ClassAwareSampler):
         return power_class_probs(self.class_counts, 0.5)
 
 
-@SAMPLERS.register("progressive")
 class ProgressivelyBalanced(ClassAwareSampler):
     """From instance-balanced (first epoch) towards class-balanced (Kang et al. 2020)."""
 

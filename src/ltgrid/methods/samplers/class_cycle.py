@@ -31,7 +31,6 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import Sampler
-from ltgrid.methods.samplers.registry import SAMPLERS
 
 CLASS_STREAM = -1  # stream id of the class order (class streams use the class id)
 
@@ -69,7 +68,6 @@ def stream_slice(items: Tensor, base_seed: int, stream: int, start: int, count: 
     return torch.cat(cycles)[offset : offset + count]
 
 
-@SAMPLERS.register("class_cycle")
 class ClassCycle(Sampler):
     """Classes visited evenly in shuffled cycles, `per_visit` images per visit from each class's own
     cycle of its images (every image before any repeats; Kang et al. 2020, after Shen et al. 2016);

@@ -6,10 +6,8 @@ import torch
 from torch import Tensor
 
 from ltgrid.methods.base import Sampler
-from ltgrid.methods.samplers.registry import SAMPLERS
 
 
-@SAMPLERS.register("instance")
 class InstanceBalanced(Sampler):
     """Every training image once per epoch, in a seeded random order."""
 

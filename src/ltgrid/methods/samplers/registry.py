@@ -1,4 +1,5 @@
-"""The sampler registry, apart from the samplers so their modules can register without import cycles."""
+"""The sampler registry: the built-in samplers of methods/catalog.py's table, imported on first use,
+and any a plugin registers with `register`."""
 
 from __future__ import annotations
 
