@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from typing import Any, Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from ltgrid.errors import ArgumentsError
 
@@ -44,15 +45,27 @@ def argument_problem(
     return None
 
 
-class Registry(Generic[T]):
-    """A named table of factories; `build(name, **kw)` fails with the known names listed."""
+def load(path: str) -> Callable[..., Any]:
+    """"module:attr" -> the attribute, importing its module."""
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
-    def __init__(self, kind: str) -> None:
+
+class Registry(Generic[T]):
+    """A named table of factories; `build(name, **kw)` fails with the known names listed.
+
+    Built-ins come from a torch-free table, name -> "module:attr", and are imported when first
+    asked for; a plugin's parts join with the `register` decorator."""
+
+    def __init__(self, kind: str, builtins: Mapping[str, str] | None = None) -> None:
         self.kind = kind
+        self._builtins = dict(builtins or {})
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._builtins:
+                raise ValueError(f"{self.kind} {name!r} is a built-in ({self._builtins[name]}); name yours otherwise")
             if name in self._factories:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
             self._factories[name] = factory
@@ -60,13 +73,18 @@ class Registry(Generic[T]):
 
         return deco
 
+    def is_builtin(self, name: str) -> bool:
+        return name in self._builtins
+
     def names(self) -> list[str]:
-        return sorted(self._factories)
+        return sorted(set(self._factories) | set(self._builtins))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._factories
+        return name in self._factories or name in self._builtins
 
     def get(self, name: str) -> Callable[..., T]:
+        if name not in self._factories and name in self._builtins:
+            self._factories[name] = load(self._builtins[name])
         try:
             return self._factories[name]
         except KeyError:

@@ -41,7 +41,7 @@ def test_a_builtin_part_is_declared_in_the_table_and_a_plugin_part_by_its_signat
     with pytest.raises(ValueError, match="a built-in part is declared, with its factory, in PARTS"):
         catalog.PartRegistry("mixing").register("nosuch_rule")(rule)
     rule.__module__ = "plugins.my_rule"
-    with pytest.raises(ValueError, match=r"mixing 'mixup' is a built-in part \(ltgrid.methods.mixing.mixup:Mixup\)"):
+    with pytest.raises(ValueError, match=r"mixing 'mixup' is a built-in \(ltgrid.methods.mixing.mixup:Mixup\)"):
         catalog.PartRegistry("mixing").register("mixup")(rule)
     registry = catalog.PartRegistry("mixing")
     registry.register("my_rule_i12")(rule)

@@ -20,8 +20,8 @@ LAYERS = [
      "ltgrid.evaluate.protocols"],
     # torch-free declarations of the parts params name (their arguments, outputs, sources' checks)
     ["ltgrid.methods.rules", "ltgrid.methods.catalog", "ltgrid.methods.spec", "ltgrid.methods.validation",
-     "ltgrid.models.names", "ltgrid.data.source_checks", "ltgrid.data.sources", "ltgrid.data.normalization",
-     "ltgrid.report.render",
+     "ltgrid.models.names", "ltgrid.data.source_checks", "ltgrid.data.source_table", "ltgrid.data.sources",
+     "ltgrid.data.normalization", "ltgrid.report.render",
      "ltgrid.report.outputs"],
     ["ltgrid.params"],
     ["ltgrid.data", "ltgrid.models", "ltgrid.methods"],

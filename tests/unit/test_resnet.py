@@ -8,8 +8,8 @@ from torch import nn
 
 from ltgrid.models import MODELS, NormedLinear, build_model, count_parameters
 from ltgrid.models.names import EXPERTS, MODEL_NAMES, MODEL_OUTPUTS, MODEL_TABLE
-from ltgrid.models.zoo import builder
 from ltgrid.registry import argument_problem
+from ltgrid.registry import load as builder
 
 
 def test_resnet50_is_torchvisions_resnet50():

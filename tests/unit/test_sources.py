@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import inspect
 import os
 import socket
 import tarfile
@@ -13,7 +14,10 @@ from pathlib import Path
 import pytest
 from helpers.cifar_archives import make_hostile_archive, truncate
 
+from ltgrid.data import SOURCES
+from ltgrid.data.source_table import SOURCE_TABLE
 from ltgrid.data.sources import ChecksumError, SourceError, UnsafeArchiveError, fetch, safe_extract, verify
+from ltgrid.registry import load
 
 
 def _md5(path: Path) -> str:
@@ -219,3 +223,14 @@ def test_fetch_http_connection_cut_short(tmp_path: Path, blob: Path, server: str
     with pytest.raises(SourceError, match=cut):
         fetch(f"{server}/short", tmp_path / "dl" / "a.bin", md5=_md5(blob))
     assert not (tmp_path / "dl").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(SOURCE_TABLE))
+def test_every_source_in_the_table_imports_and_takes_a_scratch_folder(kind: str) -> None:
+    """data/source_table.py is the one table of sources: each builder is where it says, is what
+    SOURCES builds, and takes `work_dir` beside its params; a plugin cannot take a built-in's kind."""
+    builder = load(SOURCE_TABLE[kind].builder)
+    assert SOURCES.get(kind) is builder and SOURCES.is_builtin(kind) and kind in SOURCES.names()
+    assert "work_dir" in inspect.signature(builder).parameters
+    with pytest.raises(ValueError, match=f"data source '{kind}' is a built-in"):
+        SOURCES.register(kind)(lambda work_dir: None)

@@ -1,8 +1,8 @@
 """Data: sources (how raw images arrive), the arrays form, long-tailed splits, augmentation.
 
 A dataset's params entry names a source `kind`; the source writes `dataset.npz`
-(see arrays.py) into the dataset's raw folder. Sources register by kind, so a new
-dataset format is one small module.
+(see arrays.py) into the dataset's raw folder. Sources are looked up by kind in
+source_table.py, so a new dataset format is one small module and one table row.
 """
 
 from __future__ import annotations
@@ -13,36 +13,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset, load_arrays, save_arrays
+from ltgrid.data.source_table import SOURCE_TABLE
 from ltgrid.io import open_npz
-from ltgrid.data.cifar import cifar10_source, cifar100_source
-from ltgrid.data.digits import digits_arrays
-from ltgrid.data.imagefolder import image_folder_archive_source
 from ltgrid.registry import Registry
 
 if TYPE_CHECKING:
     from ltgrid.data.listfile import ListFileDataset
 
-# A source builder takes its params (minus `kind`) and a scratch folder for downloads,
-# and returns the dataset's arrays (or a ListFileDataset: paths and labels, no pixels).
-SOURCES: Registry[Any] = Registry("data source")
-
-
-@SOURCES.register("sklearn_digits")
-def _digits(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
-    return digits_arrays(test_per_class=test_per_class, seed=seed)
-
-
-SOURCES.register("cifar10")(cifar10_source)
-SOURCES.register("cifar100")(cifar100_source)
-SOURCES.register("image_folder_archive")(image_folder_archive_source)
-
-
-@SOURCES.register("listfile")
-def _listfile(work_dir: Path, **params: Any) -> ListFileDataset:
-    # imported on use: `import ltgrid.data` stays free of torch (the CLI loads it after its GPU lease)
-    from ltgrid.data.listfile import listfile_source
-
-    return listfile_source(work_dir, **params)
+# A source builder takes its params (minus `kind`) and a scratch folder for downloads, and returns
+# the dataset's arrays (or a ListFileDataset: paths and labels, no pixels). Built-ins are imported
+# on first use, so `import ltgrid.data` stays free of torch (the CLI loads it after its GPU lease).
+SOURCES: Registry[Any] = Registry("data source", {kind: entry.builder for kind, entry in SOURCE_TABLE.items()})
 
 
 def prepare_dataset(source: dict[str, Any], out_path: str | Path) -> ArrayDataset | ListFileDataset:

@@ -6,10 +6,17 @@ from which long-tailed training splits are drawn (see splits.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.errors import DataError
+
+
+def digits_source(work_dir: Path, test_per_class: int = 50, seed: int = 0) -> ArrayDataset:
+    """The `sklearn_digits` source: bundled with scikit-learn, nothing to fetch into `work_dir`."""
+    return digits_arrays(test_per_class=test_per_class, seed=seed)
 
 
 def digits_arrays(test_per_class: int = 50, seed: int = 0) -> ArrayDataset:

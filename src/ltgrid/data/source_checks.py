@@ -12,11 +12,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable
 
+from ltgrid.data.source_table import SOURCE_TABLE
 from ltgrid.data.sources import _expected_digests
 from ltgrid.registry import argument_problem
-
-# Sources that fetch a file with no official checksum to fall back on: the params must pin one.
-NEEDS_CHECKSUM = {"image_folder_archive"}
 
 
 def source_problems(source: dict[str, Any], where: str) -> list[str]:
@@ -31,18 +29,14 @@ def source_problems(source: dict[str, Any], where: str) -> list[str]:
     if problem:
         return [f"{where} (kind {kind!r}): {problem}"]
     given = {k: spec.get(k) for k in ("md5", "sha256")}
-    if kind not in NEEDS_CHECKSUM and not any(v is not None for v in given.values()):
+    needs_checksum = kind in SOURCE_TABLE and SOURCE_TABLE[kind].needs_checksum
+    if not needs_checksum and not any(v is not None for v in given.values()):
         return []
     try:
         _expected_digests(given["md5"], given["sha256"])
     except ValueError as exc:
         return [f"{where}: {exc} (source kind {kind!r})"]
     return []
-
-
-# Sizes of the official archives (bytes), checked on a local copy before any job: a truncated or
-# wrong file is named at once instead of after the tracking store is set up.
-OFFICIAL_SIZES = {"cifar10": 170_498_071, "cifar100": 169_001_437}
 
 
 def _local(location: Any) -> Path | None:
@@ -75,14 +69,13 @@ def local_source_problems(source: dict[str, Any], where: str, made_by_rules: Ite
     through: archives and annotation files exist (and official archives have their size), list
     files exist unless a rule makes them (`made_by_rules`), an image root is a folder."""
     kind = source.get("kind")
+    entry = SOURCE_TABLE.get(kind)
     problems: list[str | None] = []
-    if kind in OFFICIAL_SIZES and source.get("local") is not None:
-        official = source.get("md5") is None and source.get("sha256") is None
-        problems.append(_file_problem(source["local"], f"{where}.local", OFFICIAL_SIZES[kind] if official else None))
-    if kind in OFFICIAL_SIZES and source.get("url") is not None:
-        problems.append(_file_problem(source["url"], f"{where}.url"))
-    if kind == "image_folder_archive" and "path" in source:
-        problems.append(_file_problem(source["path"], f"{where}.path"))
+    for key in entry.local_files if entry is not None else ():
+        if source.get(key) is not None:
+            # the official archive's size, when a local copy of it is given without a checksum
+            unpinned = key == "local" and source.get("md5") is None and source.get("sha256") is None
+            problems.append(_file_problem(source[key], f"{where}.{key}", entry.official_size if unpinned else None))
     if kind == "listfile":
         root = Path(str(source.get("root", ""))).expanduser()
         if "root" in source and not root.is_dir():

@@ -10,7 +10,6 @@ data (e.g. a test prior's length against the class count).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
@@ -229,39 +228,24 @@ def split_loss_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
 
 class PartRegistry(Registry[T]):
-    """A registry of one part family whose built-ins are this module's table: a built-in's factory
-    is imported from its declaration when first asked for (tests/unit/test_catalog.py checks each
-    takes exactly its declared arguments); a plugin's part registers with the decorator and is
-    declared by its own signature. Building fills and checks the arguments."""
+    """A registry of one part family whose built-ins are this module's table (each factory imported
+    when first asked for; tests/unit/test_catalog.py checks each takes exactly its declared
+    arguments); a plugin's part registers with the decorator and is declared by its own
+    signature. Building fills and checks the arguments."""
 
     def __init__(self, family: str) -> None:
-        super().__init__(family)
+        super().__init__(family, {name: d.factory for name, d in PARTS[family].items() if d.factory is not None})
         self.family = family
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
-            declared = PARTS[self.family].get(name)
-            if declared is not None and declared.factory is not None:
-                raise ValueError(f"{self.family} {name!r} is a built-in part ({declared.factory}); name yours otherwise")
-            if factory.__module__.startswith("ltgrid."):
+            if factory.__module__.startswith("ltgrid.") and not self.is_builtin(name):
                 raise ValueError(f"{self.family} {name!r}: a built-in part is declared, with its factory, in PARTS of {__name__}")
+            registered = Registry.register(self, name)(factory)
             PARTS[self.family].setdefault(name, from_signature(factory, name))
-            return Registry.register(self, name)(factory)
+            return registered
 
         return deco
-
-    def names(self) -> list[str]:
-        return sorted(set(super().names()) | {n for n, d in PARTS[self.family].items() if d.factory is not None})
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.names()
-
-    def get(self, name: str) -> Callable[..., T]:
-        declared = PARTS[self.family].get(name)
-        if name not in self._factories and declared is not None and declared.factory is not None:
-            module, attr = declared.factory.split(":")
-            self._factories[name] = getattr(importlib.import_module(module), attr)
-        return super().get(name)
 
     def build(self, name: str, **kwargs: Any) -> T:
         factory = self.get(name)

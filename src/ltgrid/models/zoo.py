@@ -1,10 +1,7 @@
-"""The model registry: the built-in models of names.py's table, and any a plugin registers; every
-model exposes `forward_features` and `classifier`."""
+"""The model registry: the built-in models of names.py's table (each builder imported when first
+built), and any a plugin registers; every model exposes `forward_features` and `classifier`."""
 
 from __future__ import annotations
-
-import importlib
-from typing import Callable
 
 from torch import nn
 
@@ -14,16 +11,7 @@ from ltgrid.models.resnet import TorchvisionResNet  # noqa: F401
 from ltgrid.models.resnet_cifar import ResNetCifar  # noqa: F401
 from ltgrid.registry import Registry
 
-
-def builder(path: str) -> Callable[..., Classifier]:
-    """"module:function" -> the function."""
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-MODELS: Registry[Classifier] = Registry("model")
-for _name, _entry in MODEL_TABLE.items():
-    MODELS.register(_name)(builder(_entry.builder))
+MODELS: Registry[Classifier] = Registry("model", {name: entry.builder for name, entry in MODEL_TABLE.items()})
 
 
 def build_model(name: str, num_classes: int, in_channels: int, normed_classifier: bool = False) -> Classifier:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ltgrid.errors import ParamsError
 from ltgrid.params.cells import (CELL_DIR, Cell, base_fields, cell_key, cells, extension_fields, raw_path,
                                  resolve_cell, resolve_spec, split_key, split_options, split_params, split_path, split_seeds)
-from ltgrid.params.checks import KNOWN_PROFILES, expected_train_size, load, validate
+from ltgrid.params.checks import expected_train_size, load, validate
 from ltgrid.params.library import (dataset_methods, method_model, method_order, method_recipe, method_spec,
                                    ratio_override, stage1_base)
 from ltgrid.cell_spec import fingerprint
@@ -22,7 +22,7 @@ from ltgrid.params.loading import (DEFAULT_SCHEMA, dataset, deep_merge, fill_opt
                                    yaml_problem)
 
 __all__ = [
-    "CELL_DIR", "Cell", "DEFAULT_SCHEMA", "KNOWN_PROFILES", "ParamsError", "base_fields", "cell_key", "cells",
+    "CELL_DIR", "Cell", "DEFAULT_SCHEMA", "ParamsError", "base_fields", "cell_key", "cells",
     "dataset", "dataset_methods", "deep_merge", "expected_train_size", "extension_fields", "fill_optimizer",
     "fill_recipe", "fingerprint", "format_rho", "grid_file", "load", "load_yaml", "method_model", "method_order",
     "method_recipe", "method_spec", "ratio_override", "raw_path", "recipe", "resolve_cell", "resolve_includes", "resolve_spec",

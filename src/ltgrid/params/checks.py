@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ltgrid.data.normalization import resolve_normalize
+from ltgrid.data.source_table import SOURCE_TABLE
 from ltgrid.errors import ParamsError
 from ltgrid.params import plugins, sweeps
 from ltgrid.params.cells import raw_path, split_path
@@ -124,10 +125,6 @@ def _semantic_errors(config: dict[str, Any], skip: set[str] = frozenset()) -> li
     return errors
 
 
-# Classes and default head-class size of sources whose split size is known before any download.
-KNOWN_PROFILES = {"cifar10": (10, 5000), "cifar100": (100, 500), "sklearn_digits": (10, None)}
-
-
 def expected_train_size(config: dict[str, Any], name: str, rho: float) -> int | None:
     """Training images of a dataset's split at `rho`: from a split file already drawn, else from
     the long-tail profile when the source's classes and head size are known; None if unknown."""
@@ -144,7 +141,8 @@ def expected_train_size(config: dict[str, Any], name: str, rho: float) -> int | 
     source = ds["source"]
     if ds["split"]["mode"] == "given":
         return None
-    classes, head = KNOWN_PROFILES.get(source["kind"], (None, None))
+    entry = SOURCE_TABLE.get(source["kind"])
+    classes, head = (entry.classes, entry.head_size) if entry is not None else (None, None)
     if source["kind"] == "image_folder_archive":
         classes = len(source.get("classes") or []) or None
     n_max = ds["split"].get("n_max") or head

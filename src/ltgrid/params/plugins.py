@@ -54,7 +54,7 @@ def registries() -> dict[str, Registry[Any]]:
 def provider(kind: str, name: str, modules: Iterable[str]) -> str | None:
     """The plugin module (of `modules`) that defines part `name` of `kind`, or None for a built-in."""
     registry = registries()[kind]
-    if name not in registry:
+    if name not in registry or registry.is_builtin(name):
         return None
     defined_in = getattr(registry.get(name), "__module__", "") or ""
     for module in modules:
