@@ -34,7 +34,7 @@ class Project:
     def __init__(self, ds: ArrayDataset, split: dict[str, Any], recipe: dict[str, Any], spec: dict[str, Any],
                  device: torch.device, seed: int = 0) -> None:
         recipe = fill_recipe(recipe)
-        channels_last = bool(recipe.get("channels_last", device.type == "cuda"))
+        channels_last = device.type == "cuda" if recipe["channels_last"] is None else recipe["channels_last"]
         self.device, self.recipe = device, recipe
         self.batch_size = recipe["batch_size"]
         self.feed = InMemoryFeed(ds, split, device, recipe["augment"], channels_last=channels_last)

@@ -12,6 +12,7 @@ import torch
 
 from ltgrid.train.accel import FastForward, autocast_context, fast_forward, set_deterministic
 from ltgrid.models import build_model
+from ltgrid.params import fill_recipe
 
 CPU = torch.device("cpu")
 
@@ -27,7 +28,7 @@ def _batch() -> torch.Tensor:
 
 def test_plain_forward_is_the_model_itself() -> None:
     model = _model()
-    fast = fast_forward(model, {"epochs": 1}, CPU)
+    fast = fast_forward(model, fill_recipe({"epochs": 1, "batch_size": 4, "optimizer": {"lr": 0.1}}), CPU)
     x = _batch()
     assert not fast.compiled and not fast.amp_active
     assert torch.equal(fast(x), model(x))
@@ -45,7 +46,7 @@ def test_train_and_eval_reach_the_model() -> None:
 
 def test_amp_bf16_is_ignored_on_cpu_with_a_note(capsys: pytest.CaptureFixture[str]) -> None:
     model = _model().eval()
-    fast = fast_forward(model, {"amp_bf16": True}, CPU)
+    fast = fast_forward(model, fill_recipe({"epochs": 1, "batch_size": 4, "optimizer": {"lr": 0.1}, "amp_bf16": True}), CPU)
     x = _batch()
     assert not fast.amp_active
     out = fast(x)

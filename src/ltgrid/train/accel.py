@@ -120,11 +120,5 @@ class FastForward(nn.Module):
 
 
 def fast_forward(model: nn.Module, recipe: dict[str, Any], device: torch.device) -> FastForward:
-    """The wrapper a recipe's `amp_bf16`, `compile` and `compile_mode` keys ask for."""
-    return FastForward(
-        model,
-        device,
-        amp_bf16=bool(recipe.get("amp_bf16", False)),
-        compile=bool(recipe.get("compile", False)),
-        compile_mode=recipe.get("compile_mode"),
-    )
+    """The wrapper a resolved recipe's `amp_bf16`, `compile` and `compile_mode` keys ask for."""
+    return FastForward(model, device, amp_bf16=recipe["amp_bf16"], compile=recipe["compile"], compile_mode=recipe["compile_mode"])

@@ -90,8 +90,8 @@ class GraphSteps:
 
 def make_steps(stage: Stage, optimizer: torch.optim.Optimizer, method: Method, device: torch.device,
                recipe: dict[str, Any]) -> Steps:
-    """The step runner the recipe asks for: a CUDA graph with `cuda_graph` on CUDA, else eager."""
-    if not recipe.get("cuda_graph", False):
+    """The step runner the resolved recipe asks for: a CUDA graph with `cuda_graph` on CUDA, else eager."""
+    if not recipe["cuda_graph"]:
         return EagerSteps(stage, optimizer, method, device)
     if device.type != "cuda":
         note(f"cuda_graph ignored on {device.type}: whole-step capture needs CUDA; the last partial batch is kept")

@@ -47,7 +47,7 @@ def build_parts(spec: CellSpec, data_path: str | Path, split_path: str | Path,
     recipe = spec.recipe
     device = pick_device()
     split = read_split(split_path, data_path)
-    channels_last = bool(recipe.get("channels_last", device.type == "cuda"))  # unset: on for CUDA
+    channels_last = device.type == "cuda" if recipe["channels_last"] is None else recipe["channels_last"]
     feed = build_feed(str(data_path), split, device, recipe, channels_last, spec.normalize)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = assemble_method(spec.method, spec.method_spec, counts).to(device)
