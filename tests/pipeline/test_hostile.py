@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from ltgrid.tracking.grid_run import is_grid_run
+from ltgrid.tracking.grid_run import GRID_RUN_TAG
 
 from tests.conftest import cell_dir, copy_project, data_file, run, tiny_grid, write_params
 from tests.helpers.cifar_archives import make_image_folder_archive, truncate
@@ -305,7 +305,7 @@ def test_ui_prints_and_opens_the_runs_table(project, tmp_path):
                                          {"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as resp:
             runs = json.load(resp)["runs"]
-        cell_runs = [r for r in runs if not is_grid_run({t["key"]: t["value"] for t in r["data"].get("tags", [])})]
+        cell_runs = [r for r in runs if GRID_RUN_TAG not in {t["key"] for t in r["data"].get("tags", [])}]
         assert len(cell_runs) == len(METHODS)  # the grid's own run (tables, figures) is not a cell's
     finally:
         proc.terminate()

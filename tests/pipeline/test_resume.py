@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltgrid.tracking.grid_run import is_grid_run
+from ltgrid.tracking.grid_run import GRID_RUN_TAG
 
 from tests.conftest import cell_dir, copy_project, run, tiny_grid, write_params
 
@@ -105,7 +105,7 @@ def runs_of(root: Path) -> tuple:
 
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name("ltgrid-resume")
-    cells = [r for r in client.search_runs([exp.experiment_id]) if not is_grid_run(r.data.tags)]
+    cells = [r for r in client.search_runs([exp.experiment_id]) if GRID_RUN_TAG not in r.data.tags]
     return client, cells
 
 

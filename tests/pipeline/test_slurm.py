@@ -121,12 +121,12 @@ def check_cells_ran_on_slurm(repo: Path, uri: str, cluster: SlurmCluster) -> Non
 
     import mlflow
 
-    from ltgrid.tracking.grid_run import is_grid_run
+    from ltgrid.tracking.grid_run import GRID_RUN_TAG
 
     assert {r["tracking_uri"] for r in runs} == {uri}, "a cell logged somewhere else than the shared server"
     client = mlflow.MlflowClient(tracking_uri=uri)
     found = client.search_runs([runs[0]["experiment_id"]], max_results=1000)
-    cells = [r for r in found if not is_grid_run(r.data.tags)]  # the grid's own run holds tables, not a cell
+    cells = [r for r in found if GRID_RUN_TAG not in r.data.tags]  # the grid's own run holds tables, not a cell
     assert {r["run_id"] for r in runs} == {r.info.run_id for r in cells}
     assert all(r.info.status == "FINISHED" and "final_top1_err" in r.data.metrics for r in cells)
     names = [r.info.run_name for r in cells]

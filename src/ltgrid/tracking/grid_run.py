@@ -16,10 +16,6 @@ from ltgrid.tracking.store import client, git_commit
 GRID_RUN_TAG = "ltgrid.grid_run"
 
 
-def is_grid_run(tags: dict[str, str]) -> bool:
-    return GRID_RUN_TAG in tags
-
-
 def summary_metrics(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
     """`results/metrics/<grid>.json` ({'ce': {'digits_rho10': {'top1_err': .., 'ece': ..}}}) as
     MLflow metrics named `digits_rho10/ce/top1_err`."""
