@@ -97,9 +97,14 @@ def resolved(cell):
     return _RESOLVED[cell]
 
 
+_CELL_DIRS = {}
+
+
 def cell_dir(cell):
     """results/runs/<grid>/.../seed<s>/<key>: the key names everything the cell is made from."""
-    return cell.path(GRID, ltparams.cell_key(resolved(cell)))
+    if cell not in _CELL_DIRS:
+        _CELL_DIRS[cell] = cell.path(GRID, ltparams.cell_key(resolved(cell)))
+    return _CELL_DIRS[cell]
 
 
 def cell_of(wc):
