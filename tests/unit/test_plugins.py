@@ -15,7 +15,7 @@ SCHEMA = params.DEFAULT_SCHEMA
 PLUGIN = """
 from ltgrid.data import SOURCES
 from ltgrid.methods.losses.ce import CrossEntropy
-from ltgrid.methods.losses.registry import LOSSES
+from ltgrid.methods.losses import LOSSES
 from ltgrid.models import MODELS
 from ltgrid.models.small import DigitsCNN
 

@@ -239,7 +239,7 @@ class PartRegistry(Registry[T]):
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def deco(factory: Callable[..., T]) -> Callable[..., T]:
-            if factory.__module__.startswith("ltgrid.") and not self.is_builtin(name):
+            if factory.__module__.startswith("ltgrid."):
                 raise ValueError(f"{self.family} {name!r}: a built-in part is declared, with its factory, in PARTS of {__name__}")
             registered = Registry.register(self, name)(factory)
             PARTS[self.family].setdefault(name, from_signature(factory, name))

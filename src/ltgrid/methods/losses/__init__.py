@@ -11,15 +11,18 @@ from typing import Any
 from torch import Tensor
 
 from ltgrid.methods.base import Loss
+from ltgrid.methods.catalog import PartRegistry
 from ltgrid.methods.losses.balpoe import BalancedPoE
 from ltgrid.methods.losses.ce import CrossEntropy, Focal
 from ltgrid.methods.losses.glmc import GlmcLoss
 from ltgrid.methods.losses.ldam import LDAM, ldam_margins
 from ltgrid.methods.losses.prior import BalancedSoftmax, Bayias, LogitAdjusted, PriorShiftedCE
-from ltgrid.methods.losses.registry import LOSSES
 from ltgrid.methods.losses.sigmoid import SigmoidFocal, sigmoid_focal_terms
 from ltgrid.methods.losses.smoothing import LabelAwareSmoothing, label_aware_epsilons
 from ltgrid.methods.losses.weighting import LossOptions, effective_number_weights
+
+# the built-ins of methods/catalog.py's table, each imported on first use; a plugin's join with `register`
+LOSSES: PartRegistry[Loss] = PartRegistry("loss")
 
 
 def build_loss(name: str, class_counts: Tensor, **kwargs: Any) -> Loss:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ltgrid.methods.base import Sampler
+from ltgrid.methods.catalog import PartRegistry
 from ltgrid.methods.samplers.class_aware import (
     ClassAwareSampler,
     ClassBalanced,
@@ -12,7 +14,9 @@ from ltgrid.methods.samplers.class_aware import (
 )
 from ltgrid.methods.samplers.class_cycle import ClassCycle
 from ltgrid.methods.samplers.instance import InstanceBalanced
-from ltgrid.methods.samplers.registry import SAMPLERS
+
+# the built-ins of methods/catalog.py's table, each imported on first use; a plugin's join with `register`
+SAMPLERS: PartRegistry[Sampler] = PartRegistry("sampler")
 
 __all__ = [
     "SAMPLERS",
