@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ltgrid.train.accel import fast_forward
+from ltgrid.train.accel import channels_last, fast_forward
 from ltgrid.data.arrays import ArrayDataset
 from ltgrid.data.feed import InMemoryFeed
 from ltgrid.methods import build_method
@@ -34,15 +34,15 @@ class Project:
     def __init__(self, ds: ArrayDataset, split: dict[str, Any], recipe: dict[str, Any], spec: dict[str, Any],
                  device: torch.device, seed: int = 0) -> None:
         recipe = fill_recipe(recipe)
-        channels_last = device.type == "cuda" if recipe["channels_last"] is None else recipe["channels_last"]
+        nhwc = channels_last(recipe, device)
         self.device, self.recipe = device, recipe
         self.batch_size = recipe["batch_size"]
-        self.feed = InMemoryFeed(ds, split, device, recipe["augment"], channels_last=channels_last)
+        self.feed = InMemoryFeed(ds, split, device, recipe["augment"], channels_last=nhwc)
         counts = torch.tensor(split["counts"], dtype=torch.float64)
         self.method = build_method("unimix_bayias", spec, counts).to(device)
         torch.manual_seed(seed)
         model = build_model("resnet32", ds.num_classes, 3).to(device)
-        if channels_last:
+        if nhwc:
             model = model.to(memory_format=torch.channels_last)
         self.forward = fast_forward(model, recipe, device)
         self.stage = stage_one(self.forward, self.method, recipe, [])

@@ -119,6 +119,11 @@ class FastForward(nn.Module):
         return out.float()
 
 
+def channels_last(recipe: dict[str, Any], device: torch.device) -> bool:
+    """A resolved recipe's `channels_last`; null (the default) means on for CUDA, off elsewhere."""
+    return device.type == "cuda" if recipe["channels_last"] is None else recipe["channels_last"]
+
+
 def fast_forward(model: nn.Module, recipe: dict[str, Any], device: torch.device) -> FastForward:
     """The wrapper a resolved recipe's `amp_bf16`, `compile` and `compile_mode` keys ask for."""
     return FastForward(model, device, amp_bf16=recipe["amp_bf16"], compile=recipe["compile"], compile_mode=recipe["compile_mode"])

@@ -17,7 +17,7 @@ from ltgrid.data.splits import read_split
 from ltgrid.methods.compose import Method, assemble_method, loss_needs_normed_classifier
 from ltgrid.methods.head import init_classifier_bias, undecayed
 from ltgrid.models import build_model
-from ltgrid.train.accel import fast_forward
+from ltgrid.train.accel import channels_last, fast_forward
 from ltgrid.train.loop import Stage
 from ltgrid.train.predict import eval_batch, val_scorer
 from ltgrid.train.stages import PostHoc, prepare_classifier, stage_one, stage_two, tau_norm_step
@@ -47,15 +47,15 @@ def build_parts(spec: CellSpec, data_path: str | Path, split_path: str | Path,
     recipe = spec.recipe
     device = pick_device()
     split = read_split(split_path, data_path)
-    channels_last = device.type == "cuda" if recipe["channels_last"] is None else recipe["channels_last"]
-    feed = build_feed(str(data_path), split, device, recipe, channels_last, spec.normalize)
+    nhwc = channels_last(recipe, device)
+    feed = build_feed(str(data_path), split, device, recipe, nhwc, spec.normalize)
     counts = torch.tensor(split["counts"], dtype=torch.float64)
     method = assemble_method(spec.method, spec.method_spec, counts).to(device)
     base_spec = spec.base_method_spec
     normed = loss_needs_normed_classifier(base_spec) if base_spec else method.needs_normed_classifier
     model = build_model(spec.model, feed.num_classes, feed.in_channels, normed_classifier=normed).to(device)
     init_classifier_bias(model, method.loss)  # the loss's prior bias (Cui et al.'s sigmoid focal), before any load
-    if channels_last:
+    if nhwc:
         model = model.to(memory_format=torch.channels_last)
     forward = fast_forward(model, recipe, device)
     if stage1_model is not None:
