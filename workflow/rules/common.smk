@@ -1,4 +1,5 @@
 # Load + validate the grid before any job; expose its cells to the other rules.
+import functools
 import json
 import os
 import sys
@@ -87,24 +88,16 @@ wildcard_constraints:
 # One cell's folder and its job logs, as Snakemake wildcards (ltgrid.cell_files: the one layout).
 CELL = ltcell.CELL_DIR.replace("{grid}", GRID)
 CELL_LOG = ltcell.CELL_LOG.replace("{grid}", GRID)
-_RESOLVED = {}
-
-
+@functools.cache
 def resolved(cell):
     """A cell's fully resolved recipe (what trains it, what MLflow logs), computed once."""
-    if cell not in _RESOLVED:
-        _RESOLVED[cell] = ltparams.resolve_cell(config, cell)
-    return _RESOLVED[cell]
+    return ltparams.resolve_cell(config, cell)
 
 
-_CELL_DIRS = {}
-
-
+@functools.cache
 def cell_dir(cell):
     """results/runs/<grid>/.../seed<s>/<key>: the key names everything the cell is made from."""
-    if cell not in _CELL_DIRS:
-        _CELL_DIRS[cell] = cell.path(GRID, ltparams.cell_key(resolved(cell)))
-    return _CELL_DIRS[cell]
+    return cell.path(GRID, ltparams.cell_key(resolved(cell)))
 
 
 def cell_of(wc):
@@ -130,14 +123,11 @@ def cell_dirs():
 # for an intermediate that the existing tables make unnecessary. The benchmark files (wall time,
 # peak memory of each job) live in the folder too, so a pulled cell brings them along.
 CELL_RESULTS = [f"{d}/{name}" for d in cell_dirs() for name in ltcell.CELL_FILES]
-_COMPLETE = {}
-
-
+@functools.cache
 def complete(cell):
-    """Whether a cell's folder holds every file (as a finished cell leaves it, or a pull brings it)."""
-    if cell not in _COMPLETE:
-        _COMPLETE[cell] = all(os.path.isfile(f"{cell_dir(cell)}/{name}") for name in ltcell.CELL_FILES)
-    return _COMPLETE[cell]
+    """Whether a cell's folder holds every file (as a finished cell leaves it, or a pull brings it),
+    looked at once per parse."""
+    return all(os.path.isfile(f"{cell_dir(cell)}/{name}") for name in ltcell.CELL_FILES)
 
 
 def cell_file(cell, name):
