@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a fresh clone of main does not have: outputs of a run in this checkout (`make run` leaves
+# results, data, stores and the dvc.lock files, which main never carries) and local tool state.
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", "results", ".snakemake", "__pycache__", "*.egg-info", ".pytest_cache", "raw", "splits", "tmp", "cache",
-    ".whl", ".gl", "mlflow.db", "mlflow.db.lock", "mlartifacts", ".venv", "mlruns",
+    ".whl", ".gl", "mlflow.db", "mlflow.db.lock", "mlartifacts", ".venv", "mlruns", "dvc.lock",
 )
 
 
