@@ -115,9 +115,20 @@ class CellRun:
                               "class_counts": split["counts"]})
         dataset = Dataset(name=name, digest=digest, source_type="local", source=source, profile=profile)
         # MLflow inserts a dataset row after checking it is absent: two cells of one split logging
-        # at once both insert and one dies on the UNIQUE constraint. The store lock serialises it.
-        with store_lock(self.uri):
-            self.client.log_inputs(self.run_id, [DatasetInput(dataset, [InputTag("mlflow.data.context", "train")])])
+        # at once both insert and one fails on the UNIQUE constraint. The store lock serialises
+        # that on a shared SQLite file; a tracking server (no lock reaches it) is asked again, and
+        # the second time finds the row the other cell made.
+        from mlflow.exceptions import MlflowException
+
+        inputs = [DatasetInput(dataset, [InputTag("mlflow.data.context", "train")])]
+        for attempt in range(3):
+            try:
+                with store_lock(self.uri):
+                    self.client.log_inputs(self.run_id, inputs)
+                return
+            except MlflowException as exc:
+                if "UNIQUE constraint failed: datasets" not in str(exc) or attempt == 2:
+                    raise
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
